@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tessera-health/tessera/internal/authn"
+	"github.com/tessera-health/tessera/internal/keys"
+	"github.com/tessera-health/tessera/internal/oidcop"
+	"github.com/tessera-health/tessera/internal/password"
+	"github.com/tessera-health/tessera/internal/phone"
+	"github.com/tessera-health/tessera/internal/secret"
+	"github.com/tessera-health/tessera/internal/server"
+	"github.com/tessera-health/tessera/internal/store"
+)
+
+func migrate(ctx context.Context, args []string, stderr io.Writer) error {
+	c := newCommand("migrate", stderr)
+	if err := c.parse(args, nil); err != nil {
+		return err
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintln(stderr, "tessera: database is up to date")
+	return nil
+}
+
+// tenantPolicy holds the policy flags tenant create and update share.
+type tenantPolicy struct {
+	mfa, enforceFrom string
+}
+
+func (p *tenantPolicy) register(c *command) {
+	c.fs.StringVar(&p.mfa, "mfa", "", "MFA for every practice of the tenant: off, optional or required (default optional)")
+	c.fs.StringVar(&p.enforceFrom, "enforce-from", "", "date (YYYY-MM-DD) from which sign-in forces MFA enrollment")
+}
+
+func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
+	if c.set("mfa") {
+		if !slices.Contains([]string{store.MFAOff, store.MFAOptional, store.MFARequired}, p.mfa) {
+			return usagef("--mfa %q: use off, optional or required", p.mfa)
+		}
+		if t.MFAMode == store.MFARequired && p.mfa != store.MFARequired {
+			return errors.New("MFA is required for this tenant and cannot be turned off once it is on")
+		}
+		t.MFAMode = p.mfa
+	}
+	if c.set("enforce-from") {
+		if p.enforceFrom == "" {
+			t.EnforceFrom = nil
+			return nil
+		}
+		d, err := time.Parse("2006-01-02", p.enforceFrom)
+		if err != nil {
+			return usagef("--enforce-from %q: use a date like 2027-03-31", p.enforceFrom)
+		}
+		u := d.Unix()
+		t.EnforceFrom = &u
+	}
+	return nil
+}
+
+func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("tenant create", stderr)
+	var name string
+	var pol tenantPolicy
+	c.fs.StringVar(&name, "name", "", "the tenant's unique name (required)")
+	pol.register(c)
+	if err := c.parse(args, nil); err != nil {
+		return err
+	}
+	if strings.TrimSpace(name) == "" {
+		return usagef("--name is required")
+	}
+	t := &store.Tenant{Name: strings.TrimSpace(name), MFAMode: store.MFAOptional}
+	if err := pol.apply(c, t); err != nil {
+		return err
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.CreateTenant(ctx, t); errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("a tenant named %q already exists", name)
+	} else if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]string{"id": t.ID})
+}
+
+func tenantUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("tenant update", stderr)
+	var ref string
+	var pol tenantPolicy
+	c.fs.StringVar(&ref, "tenant", "", "the tenant's id or name (required)")
+	pol.register(c)
+	if err := c.parse(args, nil); err != nil {
+		return err
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, err := tenant(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	if err := pol.apply(c, t); err != nil {
+		return err
+	}
+	if err := st.UpdateTenant(ctx, t); err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]string{"id": t.ID, "mfa": t.MFAMode})
+}
+
+func practiceCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("practice create", stderr)
+	var ref, name string
+	c.fs.StringVar(&ref, "tenant", "", "the tenant's id or name (required)")
+	c.fs.StringVar(&name, "name", "", "the practice's name (required)")
+	if err := c.parse(args, nil); err != nil {
+		return err
+	}
+	if strings.TrimSpace(name) == "" {
+		return usagef("--name is required")
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, err := tenant(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	p := &store.Practice{TenantID: t.ID, Name: strings.TrimSpace(name)}
+	if err := st.CreatePractice(ctx, p); errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("tenant %q already has a practice named %q", t.Name, name)
+	} else if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]string{"id": p.ID})
+}
+
+func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("client create", stderr)
+	var ref, name, typ, alg, minACR string
+	var redirects, postLogout multi
+	c.fs.StringVar(&ref, "tenant", "", "the tenant's id or name (required)")
+	c.fs.StringVar(&name, "name", "", "the application's name, shown on the sign-in page (required)")
+	c.fs.StringVar(&typ, "type", store.ClientWeb, "web (confidential, with a secret), public (PKCE, no secret) or service (client_credentials only)")
+	c.fs.Var(&redirects, "redirect-uri", "a redirect URI (repeatable); https, or http on a loopback address")
+	c.fs.Var(&postLogout, "post-logout-redirect-uri", "a post-logout redirect URI (repeatable)")
+	c.fs.StringVar(&alg, "id-token-alg", "", "ID token signing algorithm: ES256 (default), RS256 or EdDSA")
+	c.fs.StringVar(&minACR, "min-acr", "", "minimum acr for every sign-in to this client: "+strings.Join(authn.ACRValues, ", "))
+	if err := c.parse(args, nil); err != nil {
+		return err
+	}
+	if strings.TrimSpace(name) == "" {
+		return usagef("--name is required")
+	}
+	if !slices.Contains([]string{store.ClientWeb, store.ClientPublic, store.ClientService}, typ) {
+		return usagef("--type %q: use web, public or service", typ)
+	}
+	if alg != "" && !slices.Contains(keys.Algorithms, jose.SignatureAlgorithm(alg)) {
+		return usagef("--id-token-alg %q: use ES256, RS256 or EdDSA", alg)
+	}
+	if minACR != "" && authn.ACRRank(minACR) < 0 {
+		return usagef("--min-acr %q: use one of %s", minACR, strings.Join(authn.ACRValues, ", "))
+	}
+	if typ == store.ClientService && (len(redirects) > 0 || len(postLogout) > 0) {
+		return usagef("a service client signs nobody in: it takes no --redirect-uri or --post-logout-redirect-uri")
+	}
+	if typ != store.ClientService && len(redirects) == 0 {
+		return usagef("a %s client needs at least one --redirect-uri", typ)
+	}
+	for _, u := range append(append([]string{}, redirects...), postLogout...) {
+		if err := oidcop.ValidateRedirectURI(u); err != nil {
+			return usagef("redirect URI %v", err)
+		}
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, err := tenant(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	cl := &store.Client{TenantID: t.ID, Name: strings.TrimSpace(name), Type: typ, FirstParty: true,
+		RedirectURIs: store.StringList(redirects), PostLogoutRedirectURIs: store.StringList(postLogout), IDTokenAlg: alg, MinACR: minACR}
+	out := map[string]any{"client_id": nil, "client_secret": nil}
+	if typ != store.ClientPublic {
+		key, err := c.secretKey(ctx, st)
+		if err != nil {
+			return err
+		}
+		box, err := secret.NewBox(key)
+		if err != nil {
+			return err
+		}
+		value := secret.RandomToken(32)
+		cl.SecretHash = server.ClientSecretHasher(box).Sum(value)
+		out["client_secret"] = value
+	}
+	if err := st.CreateClient(ctx, cl); err != nil {
+		return err
+	}
+	out["client_id"] = cl.ID
+	if typ == store.ClientPublic {
+		delete(out, "client_secret")
+	}
+	return printJSON(stdout, out)
+}
+
+func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := newCommand("user create", stderr)
+	var ref, email, name, phoneIn, role, practice string
+	var pwStdin bool
+	c.fs.StringVar(&ref, "tenant", "", "the tenant's id or name (required)")
+	c.fs.StringVar(&email, "email", "", "the person's email address, unique within the tenant (required)")
+	c.fs.StringVar(&name, "name", "", "full name")
+	c.fs.StringVar(&phoneIn, "phone", "", "mobile or landline number, with country code (+1 202 555 0123)")
+	c.fs.StringVar(&role, "role", store.RolePatient, "patient, provider, staff or admin")
+	c.fs.StringVar(&practice, "practice", "", "the practice's id or name")
+	c.fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input (required)")
+	if err := c.parse(args, nil); err != nil {
+		return err
+	}
+	email = strings.TrimSpace(email)
+	if email == "" {
+		return usagef("--email is required")
+	}
+	if err := validEmail(email); err != nil {
+		return usageError{err.Error()}
+	}
+	if !slices.Contains(store.Roles, role) {
+		return usagef("--role %q: use patient, provider, staff or admin", role)
+	}
+	if !pwStdin {
+		return usagef("--password-stdin is required: pass the password on standard input, never as an argument")
+	}
+	var e164 string
+	if phoneIn != "" {
+		var err error
+		if e164, err = phone.Normalize(phoneIn, "US"); err != nil {
+			return usagef("--phone %q: %v", phoneIn, err)
+		}
+	}
+	raw, err := io.ReadAll(io.LimitReader(stdin, 4096))
+	if err != nil {
+		return err
+	}
+	pw := strings.TrimRight(string(raw), "\r\n")
+	if err := password.CheckPolicy(pw, c.cfg.Password.MinLength); err != nil {
+		return fmt.Errorf("password: %w", err)
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, err := tenant(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	u := &store.User{TenantID: t.ID, Email: email, Name: strings.TrimSpace(name), Role: role, Phone: e164}
+	u.GivenName, u.FamilyName = splitName(u.Name)
+	if practice != "" {
+		p, err := st.PracticeByRef(ctx, t.ID, practice)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("unknown practice %q in tenant %q (create it with `tessera practice create`)", practice, t.Name)
+		} else if err != nil {
+			return err
+		}
+		u.PracticeID = &p.ID
+	}
+	opts := serverOptions(c.cfg, nil)
+	hash, err := password.New(opts.Password, opts.MaxConcurrentHashes).Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash = hash
+	if err := st.CreateUser(ctx, u); errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("tenant %q already has a user with the email %q", t.Name, email)
+	} else if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]string{"id": u.ID})
+}
+
+// splitName makes a best guess at given and family names for the profile claims; the full name
+// is kept as typed in `name`.
+func splitName(full string) (given, family string) {
+	parts := strings.Fields(full)
+	switch len(parts) {
+	case 0:
+		return "", ""
+	case 1:
+		return parts[0], ""
+	}
+	return strings.Join(parts[:len(parts)-1], " "), parts[len(parts)-1]
+}
+
+func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("keys rotate", stderr)
+	var alg string
+	c.fs.StringVar(&alg, "alg", "", "rotate only this algorithm's key (ES256, RS256 or EdDSA); default all")
+	if err := c.parse(args, nil); err != nil {
+		return err
+	}
+	algs := keys.Algorithms
+	if alg != "" {
+		if !slices.Contains(keys.Algorithms, jose.SignatureAlgorithm(alg)) {
+			return usagef("--alg %q: use ES256, RS256 or EdDSA", alg)
+		}
+		algs = []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)}
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, err := c.secretKey(ctx, st)
+	if err != nil {
+		return err
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return err
+	}
+	km := keys.NewManager(st, box, keys.Options{Grace: c.cfg.Keys.RotationGrace, CacheTTL: c.cfg.Cache.TTL})
+	if err := km.Ensure(ctx); err != nil {
+		return err
+	}
+	var rotated []map[string]string
+	for _, a := range algs {
+		kid, from, err := km.Rotate(ctx, a)
+		if err != nil {
+			return err
+		}
+		rotated = append(rotated, map[string]string{"alg": string(a), "kid": kid, "active_from": from.UTC().Format(time.RFC3339)})
+	}
+	return printJSON(stdout, map[string]any{"rotated": rotated})
+}

@@ -1,0 +1,132 @@
+// Command tessera is the Tessera identity provider: one binary that serves the OpenID Provider
+// and administers it.
+//
+//	tessera serve [--config F] [--addr A] [--issuer URL] [--database URL] [--demo]
+//	tessera migrate
+//	tessera tenant create --name NAME [--mfa off|optional|required] [--enforce-from YYYY-MM-DD]
+//	tessera tenant update --tenant ID [--mfa …] [--enforce-from …]
+//	tessera practice create --tenant ID --name NAME
+//	tessera client create --tenant ID --name NAME [--type web|public|service] [--redirect-uri URI]… [--post-logout-redirect-uri URI]…
+//	tessera user create --tenant ID --email EMAIL [--name NAME] [--phone NUMBER] [--role ROLE] [--practice ID] --password-stdin
+//	tessera keys rotate [--alg ES256|RS256|EdDSA]
+//
+// Every command takes --config and --database; the ones that create something print one JSON
+// object on stdout. Errors go to stderr with a non-zero exit.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// usageError marks a mistake in the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+const usage = `Tessera — OpenID Connect identity provider with built-in MFA, for healthcare.
+
+Usage:
+  tessera serve [--config F] [--addr A] [--issuer URL] [--database URL] [--demo]
+  tessera migrate [--database URL]
+  tessera tenant create --name NAME [--mfa off|optional|required] [--enforce-from YYYY-MM-DD]
+  tessera tenant update --tenant ID [--mfa off|optional|required] [--enforce-from YYYY-MM-DD]
+  tessera practice create --tenant ID --name NAME
+  tessera client create --tenant ID --name NAME [--type web|public|service]
+                        [--redirect-uri URI]... [--post-logout-redirect-uri URI]...
+                        [--id-token-alg ES256|RS256|EdDSA] [--min-acr ACR]
+  tessera user create --tenant ID --email EMAIL [--name "FULL NAME"] [--phone NUMBER]
+                      [--role patient|provider|staff|admin] [--practice ID] --password-stdin
+  tessera keys rotate [--alg ES256|RS256|EdDSA]
+  tessera healthcheck [--url http://127.0.0.1:8080/readyz]   (for container health checks)
+
+Every command accepts --config FILE and --database URL (or TESSERA_DATABASE_URL).
+--tenant accepts the tenant's id or its unique name.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "tessera:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cmd, rest := args[0], args[1:]
+	sub := ""
+	if len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
+		sub, rest = rest[0], rest[1:]
+	}
+	switch cmd + " " + sub {
+	case "serve ":
+		return serve(ctx, rest, stdout, stderr)
+	case "migrate ":
+		return migrate(ctx, rest, stderr)
+	case "tenant create":
+		return tenantCreate(ctx, rest, stdout, stderr)
+	case "tenant update":
+		return tenantUpdate(ctx, rest, stdout, stderr)
+	case "practice create":
+		return practiceCreate(ctx, rest, stdout, stderr)
+	case "client create":
+		return clientCreate(ctx, rest, stdout, stderr)
+	case "user create":
+		return userCreate(ctx, rest, stdin, stdout, stderr)
+	case "keys rotate":
+		return keysRotate(ctx, rest, stdout, stderr)
+	case "healthcheck ":
+		return healthcheck(ctx, rest, stderr)
+	}
+	return usagef("unknown command %q; run `tessera help`", (cmd + " " + sub))
+}
+
+// healthcheck asks a running node whether it is ready; images without curl use it.
+func healthcheck(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tessera healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	u := fs.String("url", "http://127.0.0.1:8080/readyz", "readiness URL")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *u, nil)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tessera-health/tessera/internal/demo"
+	"github.com/tessera-health/tessera/internal/server"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("serve", stderr)
+	var addr, issuer, demoFlag string
+	c.fs.StringVar(&addr, "addr", "", "listen address (default 127.0.0.1:8080; TESSERA_ADDR)")
+	c.fs.StringVar(&issuer, "issuer", "", "issuer URL (default http://localhost:8080; TESSERA_ISSUER)")
+	demoOn := c.fs.Bool("demo", false, "seed a demo tenant, client and users, serve the demo app at /demo, enable the dev outbox")
+	extra := map[string]*string{}
+	if err := c.fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if c.set("addr") {
+		extra["addr"] = &addr
+	}
+	if c.set("issuer") {
+		extra["issuer"] = &issuer
+	}
+	if *demoOn {
+		demoFlag = "true"
+		extra["demo"] = &demoFlag
+	}
+	if err := c.parse(args, extra); err != nil {
+		return err
+	}
+	cfg := c.cfg
+	logger := server.NewLogger(stderr, cfg.Log.SlogLevel(), cfg.Log.Format)
+	slog.SetDefault(logger)
+	slog.Info("starting tessera", "config", cfg)
+	for _, w := range cfg.Warnings() {
+		slog.Warn("configuration", "warning", w)
+	}
+
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, err := c.secretKey(ctx, st)
+	if err != nil {
+		return err
+	}
+	node, err := server.New(ctx, st, serverOptions(cfg, key))
+	if err != nil {
+		return err
+	}
+	if cfg.Demo {
+		seeded, err := demo.Seed(ctx, st, node.SecretHasher, node.Password, cfg.Issuer)
+		if err != nil {
+			return fmt.Errorf("seed demo: %w", err)
+		}
+		rp := demo.NewRP(cfg.Issuer, seeded.ClientID, seeded.ClientSecret, node.Pages)
+		mux := http.NewServeMux()
+		rp.Routes(mux)
+		node.Handle("/demo", mux)
+		node.Handle("/demo/", mux)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           node.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go janitor(ctx, node)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	slog.Info("tessera is listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer)
+	if cfg.Demo {
+		printDemo(stdout, cfg.Issuer)
+	}
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 25*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	slog.Info("stopped")
+	return nil
+}
+
+// janitor removes expired auth requests, sessions and tokens every few minutes.
+func janitor(ctx context.Context, node *server.Server) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := node.Store().DeleteExpired(ctx, time.Hour); err != nil {
+				slog.Warn("janitor: delete expired", "err", err)
+			}
+		}
+	}
+}
+
+// printDemo tells a newcomer how to try Tessera, once the server is listening.
+func printDemo(w io.Writer, issuer string) {
+	fmt.Fprintf(w, `
+  Tessera demo is running.
+
+  Open the demo patient portal:  %[1]s/demo
+  Sign in as the demo patient:   %[2]s  /  %[3]s
+  or as the demo provider:       %[4]s  /  %[5]s
+
+  Discovery:   %[1]s/.well-known/openid-configuration
+  Dev outbox:  %[1]s/dev/outbox
+
+`, issuer, demo.PatientEmail, demo.PatientPassword, demo.ProviderEmail, demo.ProviderPassword)
+}

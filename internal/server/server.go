@@ -1,0 +1,200 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"golang.org/x/crypto/hkdf"
+	"golang.org/x/text/language"
+
+	tessera "github.com/tessera-health/tessera"
+	"github.com/tessera-health/tessera/internal/audit"
+	"github.com/tessera-health/tessera/internal/clientip"
+	"github.com/tessera-health/tessera/internal/delivery"
+	"github.com/tessera-health/tessera/internal/keys"
+	"github.com/tessera-health/tessera/internal/metrics"
+	"github.com/tessera-health/tessera/internal/oidcop"
+	"github.com/tessera-health/tessera/internal/password"
+	"github.com/tessera-health/tessera/internal/secret"
+	"github.com/tessera-health/tessera/internal/store"
+	"github.com/tessera-health/tessera/internal/web"
+)
+
+// Options are a node's settings, already validated by the config package.
+type Options struct {
+	Issuer         string
+	SecretKey      []byte // 32 bytes; seals private keys and keys every credential hash
+	TrustedProxies []*net.IPNet
+	Dev            bool // dev outbox routes; only with a loopback http issuer
+
+	AccessTokenTTL time.Duration
+	IDTokenTTL     time.Duration
+	RefreshTTL     time.Duration
+	RefreshIdleTTL time.Duration
+	CodeTTL        time.Duration
+	AuthRequestTTL time.Duration
+	SSOTTL         time.Duration
+	IdleTTL        time.Duration
+	KeyGrace       time.Duration
+	CacheTTL       time.Duration
+
+	Password            password.Params
+	MaxConcurrentHashes int
+	MinPasswordLength   int
+}
+
+// Defaults returns working options for tests and the demo; the config package holds the same
+// defaults for production.
+func Defaults(issuer string, secretKey []byte) Options {
+	return Options{
+		Issuer: issuer, SecretKey: secretKey,
+		AccessTokenTTL: 15 * time.Minute, IDTokenTTL: 15 * time.Minute,
+		RefreshTTL: 30 * 24 * time.Hour, RefreshIdleTTL: 7 * 24 * time.Hour,
+		CodeTTL: time.Minute, AuthRequestTTL: 30 * time.Minute,
+		SSOTTL: 12 * time.Hour, IdleTTL: 2 * time.Hour,
+		KeyGrace: 24 * time.Hour, CacheTTL: 10 * time.Second,
+		Password: password.DefaultParams(), MinPasswordLength: 8,
+	}
+}
+
+// Server is one Tessera node.
+type Server struct {
+	opts     Options
+	st       *store.Store
+	Keys     *keys.Manager
+	Provider *oidcop.Provider
+	Login    *web.Login
+	Pages    *web.Pages
+	Audit    *audit.Log
+	Outbox   *delivery.Outbox
+	Metrics  *metrics.Metrics
+	Password *password.Hasher
+	// SecretHasher hashes client secrets; the CLI uses the same one to register clients.
+	SecretHasher *secret.Hasher
+	mux          *http.ServeMux
+	handler      http.Handler
+	ips          *clientip.Resolver
+}
+
+// New builds a node over an opened, migrated store. It creates the signing keys on first start.
+func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
+	box, err := secret.NewBox(opts.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, st: st, Audit: audit.New(st), Metrics: metrics.New(), mux: http.NewServeMux(),
+		ips: clientip.New(opts.TrustedProxies), SecretHasher: ClientSecretHasher(box)}
+	s.Password = password.New(opts.Password, opts.MaxConcurrentHashes)
+	s.Keys = keys.NewManager(st, box, keys.Options{Grace: opts.KeyGrace, CacheTTL: opts.CacheTTL})
+	if err := s.Keys.Ensure(ctx); err != nil {
+		return nil, err
+	}
+	if s.Pages, err = web.LoadPages(tessera.Templates()); err != nil {
+		return nil, fmt.Errorf("server: templates: %w", err)
+	}
+	u, err := url.Parse(opts.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	secure := u.Scheme == "https"
+	cookies := web.Cookies{Secure: secure}
+	sessions := box.Hasher("sso-session")
+	s.Login = web.NewLogin(st, nil, s.Password, sessions, s.Audit, s.Pages, cookies,
+		web.LoginOptions{SSOTTL: opts.SSOTTL, IdleTTL: opts.IdleTTL})
+	s.Login.OnResult = s.Metrics.Login
+
+	s.Provider, err = oidcop.New(st, s.Keys, oidcop.Options{
+		Issuer: opts.Issuer, LoginURL: opts.Issuer + "/login", SignedOutURL: opts.Issuer + "/logged-out",
+		AccessTokenTTL: opts.AccessTokenTTL, IDTokenTTL: opts.IDTokenTTL, RefreshTTL: opts.RefreshTTL,
+		RefreshIdleTTL: opts.RefreshIdleTTL, CodeTTL: opts.CodeTTL, AuthRequestTTL: opts.AuthRequestTTL,
+		CacheTTL: opts.CacheTTL, CryptoKey: deriveKey(opts.SecretKey, "oidc-code-encryption"),
+		UILocales:  []language.Tag{language.English},
+		CodeHasher: box.Hasher("auth-code"), RefreshHasher: box.Hasher("refresh-token"), SecretHasher: s.SecretHasher,
+		Audit:     s.Audit.Record,
+		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, msg string) { s.Pages.Error(w, r, status, msg) },
+		OnLogout:  s.Login.Logout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Login.SetProvider(s.Provider)
+	s.routes()
+	s.handler = s.middleware(s.mux, secure)
+	return s, nil
+}
+
+// ClientSecretHasher is the keyed hash client secrets are stored under.
+func ClientSecretHasher(box *secret.Box) *secret.Hasher { return box.Hasher("client-secret") }
+
+func deriveKey(master []byte, purpose string) [32]byte {
+	var k [32]byte
+	if _, err := io.ReadFull(hkdf.New(sha256.New, master, nil, []byte("tessera "+purpose)), k[:]); err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// Store returns the node's store.
+func (s *Server) Store() *store.Store { return s.st }
+
+// Handler is the node's complete HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Handle lets the caller add routes (the demo relying party) before serving.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) routes() {
+	protocol := s.Provider.Handler()
+	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize", "/authorize/callback",
+		"/oauth/token", "/oauth/introspect", "/revoke", "/userinfo", "/end_session"} {
+		s.mux.Handle(p, protocol)
+	}
+	pages := http.NewServeMux()
+	s.Login.Routes(pages)
+	// Page forms are same-origin only: the Origin / Sec-Fetch-Site check stops cross-site posts
+	// before the double-submit token is even read.
+	guarded := http.NewCrossOriginProtection().Handler(pages)
+	s.mux.Handle("/login", guarded)
+	s.mux.Handle("/logged-out", guarded)
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(tessera.Static())))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.Handle("GET /metrics", s.Metrics.Handler())
+	s.mux.HandleFunc("GET /{$}", s.home)
+	if s.opts.Dev {
+		s.Outbox = &delivery.Outbox{}
+		s.mux.HandleFunc("GET /dev/outbox", s.outboxPage)
+		s.mux.HandleFunc("GET /dev/outbox.json", s.outboxJSON)
+	}
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		slog.WarnContext(ctx, "readyz: database unreachable", "err", err)
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/.well-known/openid-configuration", http.StatusFound)
+}
+
+func staticFiles(fsys fs.FS) http.Handler {
+	fileServer := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fileServer.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// CreateAuthRequest stores a new authorization request.
+func (s *Store) CreateAuthRequest(ctx context.Context, ar *AuthRequest, ttl time.Duration) error {
+	if ar.ID == "" {
+		ar.ID = NewID()
+	}
+	ar.CreatedAt = s.unix()
+	ar.ExpiresAt = ar.CreatedAt + int64(ttl/time.Second)
+	return s.create(ctx, ar)
+}
+
+// AuthRequestByID returns a live (unexpired) authorization request.
+func (s *Store) AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error) {
+	var ar AuthRequest
+	err := s.db.WithContext(ctx).Where("id = ? AND expires_at > ?", id, s.unix()).First(&ar).Error
+	return &ar, notFound(err)
+}
+
+// CompleteAuthRequest records who authenticated, how and when, making the request ready for
+// the code to be issued. It refuses requests already completed or expired.
+func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error {
+	res := s.db.WithContext(ctx).Model(&AuthRequest{}).
+		Where("id = ? AND done = ? AND expires_at > ?", id, false, s.unix()).
+		Updates(map[string]any{
+			"user_id": userID, "session_id": sessionID, "auth_time": authTime.Unix(),
+			"amr": joinList(amr), "acr": acr, "done": true,
+		})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SaveAuthCode attaches the (hashed) authorization code to a completed request.
+func (s *Store) SaveAuthCode(ctx context.Context, id, codeHash string, ttl time.Duration) error {
+	exp := s.unix() + int64(ttl/time.Second)
+	res := s.db.WithContext(ctx).Model(&AuthRequest{}).
+		Where("id = ? AND done = ? AND code_hash IS NULL", id, true).
+		Updates(map[string]any{"code_hash": codeHash, "code_expires_at": exp})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// RedeemAuthCode spends an authorization code exactly once, atomically across nodes. A second
+// redemption returns ErrReplayed and revokes every token issued from the first (RFC 6749
+// §4.1.2); an unknown or expired code is ErrNotFound.
+func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string) (*AuthRequest, error) {
+	now := s.unix()
+	var ar AuthRequest
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("code_hash = ?", codeHash).First(&ar).Error; err != nil {
+			return notFound(err)
+		}
+		res := tx.Model(&AuthRequest{}).
+			Where("id = ? AND code_used_at IS NULL AND code_expires_at > ?", ar.ID, now).
+			Update("code_used_at", now)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			return nil
+		}
+		if ar.CodeUsedAt == nil {
+			return ErrNotFound // expired, never used
+		}
+		return ErrReplayed
+	})
+	if err == ErrReplayed {
+		if rerr := s.RevokeByAuthRequest(ctx, ar.ID); rerr != nil {
+			return nil, rerr
+		}
+		return &ar, ErrReplayed
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ar, nil
+}
+
+// RevokeByAuthRequest revokes every access and refresh token issued from one authorization.
+func (s *Store) RevokeByAuthRequest(ctx context.Context, authRequestID string) error {
+	now := s.unix()
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Model(&AccessToken{}).Where("auth_request_id = ? AND revoked_at IS NULL", authRequestID).
+			Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		var families []string
+		if err := tx.Model(&RefreshToken{}).Where("auth_request_id = ?", authRequestID).
+			Distinct().Pluck("family_id", &families).Error; err != nil {
+			return err
+		}
+		return revokeFamilies(tx, families, now)
+	})
+}
+
+// DeleteExpired removes auth requests, sessions and tokens that can no longer be used, keeping a
+// margin so that a replay of something just expired is still recognised as a replay.
+func (s *Store) DeleteExpired(ctx context.Context, margin time.Duration) error {
+	cut := s.unix() - int64(margin/time.Second)
+	for _, q := range []struct {
+		model any
+		where string
+	}{
+		{&AuthRequest{}, "expires_at < ?"},
+		{&Session{}, "expires_at < ?"},
+		{&AccessToken{}, "expires_at < ?"},
+		{&RefreshToken{}, "family_expires_at < ?"},
+	} {
+		if err := s.db.WithContext(ctx).Where(q.where, cut).Delete(q.model).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"strings"
+)
+
+// CreateTenant inserts a tenant; a name already taken (case-insensitively) is ErrConflict.
+func (s *Store) CreateTenant(ctx context.Context, t *Tenant) error {
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	t.NameLower = strings.ToLower(strings.TrimSpace(t.Name))
+	t.CreatedAt, t.UpdatedAt = s.unix(), s.unix()
+	if t.MFAMode == "" {
+		t.MFAMode = MFAOptional
+	}
+	return s.create(ctx, t)
+}
+
+// UpdateTenant saves a tenant's policy fields.
+func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
+	t.UpdatedAt = s.unix()
+	res := s.db.WithContext(ctx).Model(&Tenant{}).Where("id = ?", t.ID).Updates(map[string]any{
+		"mfa_mode": t.MFAMode, "enforce_from": t.EnforceFrom, "updated_at": t.UpdatedAt,
+	})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// TenantByRef finds a tenant by its id or its (case-insensitive) unique name.
+func (s *Store) TenantByRef(ctx context.Context, ref string) (*Tenant, error) {
+	var t Tenant
+	err := s.db.WithContext(ctx).Where("id = ? OR name_lower = ?", ref, strings.ToLower(strings.TrimSpace(ref))).
+		Order("id").First(&t).Error
+	return &t, notFound(err)
+}
+
+// TenantByID finds a tenant by id.
+func (s *Store) TenantByID(ctx context.Context, id string) (*Tenant, error) {
+	var t Tenant
+	err := s.db.WithContext(ctx).Where("id = ?", id).First(&t).Error
+	return &t, notFound(err)
+}
+
+// CreatePractice inserts a practice into a tenant.
+func (s *Store) CreatePractice(ctx context.Context, p *Practice) error {
+	if p.ID == "" {
+		p.ID = NewID()
+	}
+	p.CreatedAt = s.unix()
+	return s.create(ctx, p)
+}
+
+// PracticeByRef finds a practice of a tenant by id or name.
+func (s *Store) PracticeByRef(ctx context.Context, tenantID, ref string) (*Practice, error) {
+	var p Practice
+	err := s.db.WithContext(ctx).Where("tenant_id = ? AND (id = ? OR name = ?)", tenantID, ref, ref).First(&p).Error
+	return &p, notFound(err)
+}
+
+// CreateUser inserts a user; an email already used in the tenant (case-insensitively) is
+// ErrConflict. Phone numbers may repeat: several people may share one.
+func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	if u.ID == "" {
+		u.ID = NewID()
+	}
+	u.Email = strings.TrimSpace(u.Email)
+	u.EmailLower = strings.ToLower(u.Email)
+	u.CreatedAt, u.UpdatedAt = s.unix(), s.unix()
+	return s.create(ctx, u)
+}
+
+// UserByID finds a user by id.
+func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Where("id = ?", id).First(&u).Error
+	return &u, notFound(err)
+}
+
+// UserByEmail finds a user of a tenant by email, case-insensitively.
+func (s *Store) UserByEmail(ctx context.Context, tenantID, email string) (*User, error) {
+	var u User
+	err := s.db.WithContext(ctx).Where("tenant_id = ? AND email_lower = ?", tenantID,
+		strings.ToLower(strings.TrimSpace(email))).First(&u).Error
+	return &u, notFound(err)
+}
+
+// UsersByPhone lists the users of a tenant that share a phone number.
+func (s *Store) UsersByPhone(ctx context.Context, tenantID, phone string) ([]User, error) {
+	var us []User
+	err := s.db.WithContext(ctx).Where("tenant_id = ? AND phone = ?", tenantID, phone).Order("id").Find(&us).Error
+	return us, err
+}
+
+// SetPasswordHash replaces a user's password hash (a rehash after a parameter upgrade, or a
+// reset).
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	return s.db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"password_hash": hash, "updated_at": s.unix()}).Error
+}
+
+// CreateClient inserts a relying-party client.
+func (s *Store) CreateClient(ctx context.Context, c *Client) error {
+	if c.ID == "" {
+		c.ID = NewID()
+	}
+	c.CreatedAt, c.UpdatedAt = s.unix(), s.unix()
+	return s.create(ctx, c)
+}
+
+// ClientByID finds a client by its client_id.
+func (s *Store) ClientByID(ctx context.Context, id string) (*Client, error) {
+	var c Client
+	err := s.db.WithContext(ctx).Where("id = ?", id).First(&c).Error
+	return &c, notFound(err)
+}
+
+func (s *Store) create(ctx context.Context, v any) error {
+	err := s.db.WithContext(ctx).Create(v).Error
+	if isUnique(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// ClientByName finds a client of a tenant by its display name.
+func (s *Store) ClientByName(ctx context.Context, tenantID, name string) (*Client, error) {
+	var c Client
+	err := s.db.WithContext(ctx).Where("tenant_id = ? AND name = ?", tenantID, name).Order("created_at").First(&c).Error
+	return &c, notFound(err)
+}
+
+// SetClientSecretHash replaces a client's secret (rotation).
+func (s *Store) SetClientSecretHash(ctx context.Context, clientID, hash string) error {
+	res := s.db.WithContext(ctx).Model(&Client{}).Where("id = ?", clientID).
+		Updates(map[string]any{"secret_hash": hash, "updated_at": s.unix()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// CountSigningKeys tells whether this database was ever initialised with keys.
+func (s *Store) CountSigningKeys(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&SigningKey{}).Count(&n).Error
+	return n, err
+}

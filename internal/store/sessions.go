@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"gorm.io/gorm"
+	"time"
+)
+
+// CreateSession stores a new SSO session.
+func (s *Store) CreateSession(ctx context.Context, se *Session, ttl time.Duration) error {
+	if se.ID == "" {
+		se.ID = NewID()
+	}
+	se.CreatedAt = s.unix()
+	se.LastSeenAt = se.CreatedAt
+	se.ExpiresAt = se.CreatedAt + int64(ttl/time.Second)
+	return s.create(ctx, se)
+}
+
+// SessionByCookie returns the live session whose cookie hashes to cookieHash and that was used
+// within idle.
+func (s *Store) SessionByCookie(ctx context.Context, cookieHash string, idle time.Duration) (*Session, error) {
+	now := s.unix()
+	var se Session
+	err := s.db.WithContext(ctx).
+		Where("cookie_hash = ? AND revoked_at IS NULL AND expires_at > ? AND last_seen_at > ?",
+			cookieHash, now, now-int64(idle/time.Second)).
+		First(&se).Error
+	return &se, notFound(err)
+}
+
+// SessionByID returns a session by its public id, live or not.
+func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
+	var se Session
+	err := s.db.WithContext(ctx).Where("id = ?", id).First(&se).Error
+	return &se, notFound(err)
+}
+
+// TouchSession moves a session's idle clock, and records a fresh authentication when authTime is
+// not zero.
+func (s *Store) TouchSession(ctx context.Context, id string, authTime time.Time, amr []string, acr string) error {
+	upd := map[string]any{"last_seen_at": s.unix()}
+	if !authTime.IsZero() {
+		upd["auth_time"] = authTime.Unix()
+		upd["amr"] = joinList(amr)
+		upd["acr"] = acr
+	}
+	return s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", id).Updates(upd).Error
+}
+
+// RevokeSession ends one SSO session and every token issued under it.
+func (s *Store) RevokeSession(ctx context.Context, id string) error {
+	now := s.unix()
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Model(&Session{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&AccessToken{}).Where("session_id = ? AND revoked_at IS NULL", id).
+			Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		var families []string
+		if err := tx.Model(&RefreshToken{}).Where("session_id = ?", id).Distinct().Pluck("family_id", &families).Error; err != nil {
+			return err
+		}
+		return revokeFamilies(tx, families, now)
+	})
+}

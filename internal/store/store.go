@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Sentinel errors callers can test with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: already exists")
+	// ErrReplayed marks a one-time credential (authorization code, rotated refresh token) that was
+	// presented a second time.
+	ErrReplayed = errors.New("store: credential already used")
+)
+
+// Store is the handle every other package uses to reach the database.
+type Store struct {
+	db      *gorm.DB
+	dialect string
+	now     func() time.Time
+}
+
+// Open connects to the database named by driver ("sqlite" or "postgres") and dsn. It does not
+// migrate; call Migrate for that.
+func Open(driver, dsn string) (*Store, error) {
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	var (
+		db  *gorm.DB
+		err error
+	)
+	switch driver {
+	case "sqlite":
+		db, err = gorm.Open(sqlite.Open(sqliteDSN(dsn)), cfg)
+		if err == nil {
+			err = prepareSQLite(db, dsn)
+		}
+	case "postgres":
+		db, err = gorm.Open(postgres.Open(dsn), cfg)
+		if err == nil {
+			var sqlDB *sql.DB
+			if sqlDB, err = db.DB(); err == nil {
+				sqlDB.SetMaxOpenConns(20)
+				sqlDB.SetMaxIdleConns(20)
+				sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("store: unknown database driver %q (want sqlite or postgres)", driver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s database: %w", driver, err)
+	}
+	return &Store{db: db, dialect: driver, now: time.Now}, nil
+}
+
+// sqliteDSN turns a path into a DSN with the pragmas every connection needs: WAL so readers do
+// not block the writer, a busy timeout so concurrent writers wait instead of failing, and
+// foreign keys on.
+func sqliteDSN(path string) string {
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	if path == ":memory:" || path == "" {
+		// A shared in-memory database, so every pooled connection sees the same tables.
+		return "file:tessera-mem-" + randomID()[:12] + "?mode=memory&cache=shared&" + pragmas
+	}
+	if strings.Contains(path, "?") {
+		return path + "&" + pragmas
+	}
+	return "file:" + path + "?" + pragmas
+}
+
+func prepareSQLite(db *gorm.DB, path string) error {
+	if path != "" && path != ":memory:" {
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+		}
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	// SQLite has one writer at a time; a small pool keeps readers concurrent under WAL while
+	// writers queue on the busy timeout rather than on Go's pool.
+	sqlDB.SetMaxOpenConns(8)
+	sqlDB.SetMaxIdleConns(8)
+	return sqlDB.Ping()
+}
+
+// Dialect reports "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// SetClock replaces the store's clock; tests use it to move time.
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+func (s *Store) unix() int64 { return s.now().Unix() }
+
+// Ping checks that the database answers; /readyz uses it.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close releases the connection pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Migrate applies every pending migration from fsys (one folder per dialect). On PostgreSQL a
+// session advisory lock serialises nodes that start at once; on SQLite the database file's own
+// write lock does.
+func (s *Store) Migrate(ctx context.Context, fsys fs.FS) error {
+	dir, err := fs.Sub(fsys, s.dialect)
+	if err != nil {
+		return err
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	opts := []goose.ProviderOption{goose.WithLogger(gooseLogger{})}
+	dialect := goose.DialectSQLite3
+	if s.dialect == "postgres" {
+		dialect = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 120))
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, sqlDB, dir, opts...)
+	if err != nil {
+		return fmt.Errorf("store: load migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	for _, r := range results {
+		slog.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+	}
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	return nil
+}
+
+type gooseLogger struct{}
+
+func (gooseLogger) Printf(format string, v ...any) { slog.Debug(fmt.Sprintf(format, v...)) }
+func (gooseLogger) Fatalf(format string, v ...any) { slog.Error(fmt.Sprintf(format, v...)) }
+
+// tx runs fn in one transaction.
+func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+// isUnique reports whether err is a unique-constraint violation on either backend.
+func isUnique(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505") ||
+		strings.Contains(msg, "duplicate key value")
+}
+
+func notFound(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	return err
+}

@@ -1,0 +1,520 @@
+// Package storetest is the one conformance suite every storage backend must pass. The same tests
+// run on SQLite (always) and on PostgreSQL (when TESSERA_TEST_POSTGRES_URL is set), so the two
+// can never drift apart.
+package storetest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver used to create scratch databases
+
+	tessera "github.com/tessera-health/tessera"
+	"github.com/tessera-health/tessera/internal/store"
+)
+
+// Backend opens a fresh, migrated store for one test.
+type Backend struct {
+	Name string
+	Open func(t testing.TB) *store.Store
+}
+
+// Backends returns SQLite always and PostgreSQL when TESSERA_TEST_POSTGRES_URL is set; without
+// it the PostgreSQL entry skips the test with a message saying so.
+func Backends() []Backend {
+	return []Backend{
+		{Name: "sqlite", Open: OpenSQLite},
+		{Name: "postgres", Open: OpenPostgres},
+	}
+}
+
+// OpenSQLite returns a migrated store on a new SQLite file in the test's temp dir.
+func OpenSQLite(t testing.TB) *store.Store {
+	t.Helper()
+	st, err := store.Open("sqlite", filepath.Join(t.TempDir(), "tessera.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background(), tessera.Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// PostgresURL returns TESSERA_TEST_POSTGRES_URL, skipping the test when it is unset.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("TESSERA_TEST_POSTGRES_URL")
+	if u == "" {
+		t.Skip("PostgreSQL tests skipped: set TESSERA_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run them")
+	}
+	return u
+}
+
+var scratchSeq struct {
+	sync.Mutex
+	n int
+}
+
+// OpenPostgres creates a scratch database on the server named by TESSERA_TEST_POSTGRES_URL,
+// migrates it, and drops it when the test ends, so tests never see each other's rows.
+func OpenPostgres(t testing.TB) *store.Store {
+	t.Helper()
+	dsn := ScratchPostgres(t)
+	st, err := store.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background(), tessera.Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// ScratchPostgres creates an empty database and returns its URL.
+func ScratchPostgres(t testing.TB) string {
+	t.Helper()
+	base := PostgresURL(t)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	scratchSeq.Lock()
+	scratchSeq.n++
+	name := fmt.Sprintf("tessera_t_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9, scratchSeq.n)
+	scratchSeq.Unlock()
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create scratch database: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Run runs the whole suite against one backend.
+func Run(t *testing.T, b Backend) {
+	if b.Name == "postgres" {
+		PostgresURL(t) // skip once, with the message, rather than once per test
+	}
+	tests := map[string]func(t *testing.T, st *store.Store){
+		"tenants":              testTenants,
+		"users":                testUsers,
+		"clients":              testClients,
+		"auth code once":       testAuthCodeOnce,
+		"auth code concurrent": testAuthCodeConcurrent,
+		"auth code expiry":     testAuthCodeExpiry,
+		"refresh rotation":     testRefreshRotation,
+		"refresh concurrent":   testRefreshConcurrent,
+		"sessions":             testSessions,
+		"signing keys":         testSigningKeys,
+		"audit":                testAudit,
+		"migrate twice":        testMigrateTwice,
+		"delete expired":       testDeleteExpired,
+	}
+	for name, fn := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b.Open(t))
+		})
+	}
+}
+
+var ctx = context.Background()
+
+func mustTenant(t *testing.T, st *store.Store, name string) *store.Tenant {
+	t.Helper()
+	tn := &store.Tenant{Name: name}
+	if err := st.CreateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+func mustUser(t *testing.T, st *store.Store, tenantID, email string) *store.User {
+	t.Helper()
+	u := &store.User{TenantID: tenantID, Email: email, Role: store.RolePatient}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func testTenants(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "Riverside Health")
+	if tn.MFAMode != store.MFAOptional {
+		t.Errorf("default mfa mode = %q", tn.MFAMode)
+	}
+	if err := st.CreateTenant(ctx, &store.Tenant{Name: "riverside HEALTH"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate tenant name (other case): err = %v, want ErrConflict", err)
+	}
+	for _, ref := range []string{tn.ID, "Riverside Health", "riverside health"} {
+		got, err := st.TenantByRef(ctx, ref)
+		if err != nil || got.ID != tn.ID {
+			t.Errorf("TenantByRef(%q) = %v, %v", ref, got, err)
+		}
+	}
+	if _, err := st.TenantByRef(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown tenant: err = %v", err)
+	}
+	p := &store.Practice{TenantID: tn.ID, Name: "Main Street Clinic"}
+	if err := st.CreatePractice(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.PracticeByRef(ctx, tn.ID, "Main Street Clinic"); err != nil || got.ID != p.ID {
+		t.Errorf("PracticeByRef = %v, %v", got, err)
+	}
+	other := mustTenant(t, st, "Other")
+	if _, err := st.PracticeByRef(ctx, other.ID, p.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("practice visible from another tenant: %v", err)
+	}
+	enforce := time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC).Unix()
+	tn.MFAMode, tn.EnforceFrom = store.MFARequired, &enforce
+	if err := st.UpdateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.TenantByID(ctx, tn.ID)
+	if got.MFAMode != store.MFARequired || got.EnforceFrom == nil || *got.EnforceFrom != enforce {
+		t.Errorf("tenant update not saved: %+v", got)
+	}
+}
+
+func testUsers(t *testing.T, st *store.Store) {
+	a := mustTenant(t, st, "A")
+	b := mustTenant(t, st, "B")
+	u := mustUser(t, st, a.ID, "Pat.Smith@Example.org")
+	if err := st.CreateUser(ctx, &store.User{TenantID: a.ID, Email: "pat.smith@example.ORG", Role: store.RolePatient}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("same email, other case, same tenant: err = %v, want ErrConflict", err)
+	}
+	if err := st.CreateUser(ctx, &store.User{TenantID: b.ID, Email: "pat.smith@example.org", Role: store.RolePatient}); err != nil {
+		t.Errorf("same email in another tenant must be allowed: %v", err)
+	}
+	got, err := st.UserByEmail(ctx, a.ID, "  PAT.SMITH@example.org ")
+	if err != nil || got.ID != u.ID || got.Email != "Pat.Smith@Example.org" {
+		t.Errorf("UserByEmail = %+v, %v", got, err)
+	}
+	// A phone number may be shared by several people (a family, a care home).
+	for _, e := range []string{"mum@example.org", "dad@example.org"} {
+		if err := st.CreateUser(ctx, &store.User{TenantID: a.ID, Email: e, Phone: "+12025550123", Role: store.RolePatient}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if us, err := st.UsersByPhone(ctx, a.ID, "+12025550123"); err != nil || len(us) != 2 {
+		t.Errorf("UsersByPhone = %d users, %v", len(us), err)
+	}
+	if err := st.SetPasswordHash(ctx, u.ID, "$argon2id$new"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.UserByID(ctx, u.ID); got.PasswordHash != "$argon2id$new" {
+		t.Errorf("password hash not saved")
+	}
+	if _, err := st.UserByID(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing user: %v", err)
+	}
+}
+
+func testClients(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "T")
+	c := &store.Client{TenantID: tn.ID, Name: "Portal", Type: store.ClientWeb, SecretHash: "h1",
+		RedirectURIs: []string{"https://portal.example.org/cb", "http://localhost:3000/cb"}}
+	if err := st.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ClientByID(ctx, c.ID)
+	if err != nil || len(got.RedirectURIs) != 2 || got.RedirectURIs[1] != "http://localhost:3000/cb" || len(got.PostLogoutRedirectURIs) != 0 {
+		t.Fatalf("ClientByID = %+v, %v", got, err)
+	}
+	if err := st.SetClientSecretHash(ctx, c.ID, "h2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.ClientByID(ctx, c.ID); got.SecretHash != "h2" {
+		t.Error("secret not rotated")
+	}
+	if got, err := st.ClientByName(ctx, tn.ID, "Portal"); err != nil || got.ID != c.ID {
+		t.Errorf("ClientByName = %v, %v", got, err)
+	}
+}
+
+func newCompletedRequest(t *testing.T, st *store.Store, code string) (*store.AuthRequest, *store.User) {
+	t.Helper()
+	tn := mustTenant(t, st, "T-"+code)
+	u := mustUser(t, st, tn.ID, code+"@example.org")
+	ar := &store.AuthRequest{ClientID: "c1", TenantID: tn.ID, Params: "{}"}
+	if err := st.CreateAuthRequest(ctx, ar, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CompleteAuthRequest(ctx, ar.ID, u.ID, "sess1", time.Now(), []string{"pwd"}, "urn:tessera:acr:1fa"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CompleteAuthRequest(ctx, ar.ID, u.ID, "sess1", time.Now(), []string{"pwd"}, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("completing twice: err = %v", err)
+	}
+	if err := st.SaveAuthCode(ctx, ar.ID, "hash-"+code, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return ar, u
+}
+
+func testAuthCodeOnce(t *testing.T, st *store.Store) {
+	ar, u := newCompletedRequest(t, st, "once")
+	got, err := st.RedeemAuthCode(ctx, "hash-once")
+	if err != nil || got.ID != ar.ID || got.UserID != u.ID || got.AMR != "pwd" || !got.Done {
+		t.Fatalf("first redemption = %+v, %v", got, err)
+	}
+	// Tokens issued from the code, then a replay: they must all be revoked.
+	at := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: ar.TenantID, UserID: u.ID, Subject: u.ID,
+		AuthRequestID: ar.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
+	rt := &store.RefreshToken{TokenHash: "rt-once", ClientID: "c1", TenantID: ar.TenantID, UserID: u.ID, AuthRequestID: ar.ID}
+	if err := st.IssueRefreshToken(ctx, rt, at, time.Hour, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RedeemAuthCode(ctx, "hash-once"); !errors.Is(err, store.ErrReplayed) {
+		t.Fatalf("second redemption: err = %v, want ErrReplayed", err)
+	}
+	if _, err := st.LiveAccessToken(ctx, at.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Error("access token from a replayed code still live")
+	}
+	if _, err := st.RefreshTokenByHash(ctx, "rt-once"); !errors.Is(err, store.ErrNotFound) {
+		t.Error("refresh token from a replayed code still usable")
+	}
+	if _, err := st.RedeemAuthCode(ctx, "no-such-code"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown code: err = %v", err)
+	}
+}
+
+// testAuthCodeConcurrent: many parallel redemptions of one code, exactly one wins.
+func testAuthCodeConcurrent(t *testing.T, st *store.Store) {
+	newCompletedRequest(t, st, "race")
+	const n = 12
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := st.RedeemAuthCode(ctx, "hash-race"); err == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			} else if !errors.Is(err, store.ErrReplayed) && !isBusy(err) {
+				t.Errorf("unexpected error: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Errorf("%d redemptions succeeded, want exactly 1", wins)
+	}
+}
+
+// isBusy tolerates SQLite's lock contention under heavy parallel writes in the test itself.
+func isBusy(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "database is locked") || strings.Contains(err.Error(), "SQLITE_BUSY"))
+}
+
+func testAuthCodeExpiry(t *testing.T, st *store.Store) {
+	newCompletedRequest(t, st, "exp")
+	st.SetClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
+	if _, err := st.RedeemAuthCode(ctx, "hash-exp"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired code: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testRefreshRotation(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "R")
+	u := mustUser(t, st, tn.ID, "r@example.org")
+	first := &store.RefreshToken{TokenHash: "h1", ClientID: "c1", TenantID: tn.ID, UserID: u.ID, Scopes: "openid offline_access",
+		AMR: "pwd otp mfa", ACR: "urn:tessera:acr:mfa", AuthTime: 1234}
+	at1 := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, UserID: u.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
+	if err := st.IssueRefreshToken(ctx, first, at1, time.Hour, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.RefreshTokenByHash(ctx, "h1")
+	if err != nil || got.ACR != "urn:tessera:acr:mfa" || got.AuthTime != 1234 {
+		t.Fatalf("lookup = %+v, %v", got, err)
+	}
+	second := &store.RefreshToken{TokenHash: "h2", ClientID: "c1", TenantID: tn.ID, UserID: u.ID, AMR: got.AMR, ACR: got.ACR, AuthTime: got.AuthTime}
+	at2 := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, UserID: u.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
+	if err := st.RotateRefreshToken(ctx, got.ID, second, at2, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if second.FamilyID != first.FamilyID {
+		t.Error("rotation left the family")
+	}
+	if _, err := st.RefreshTokenByHash(ctx, "h2"); err != nil {
+		t.Fatalf("new link unusable: %v", err)
+	}
+	// Reuse of the rotated link revokes the whole family and its access tokens.
+	if _, err := st.RefreshTokenByHash(ctx, "h1"); !errors.Is(err, store.ErrReplayed) {
+		t.Fatalf("reuse: err = %v, want ErrReplayed", err)
+	}
+	if _, err := st.RefreshTokenByHash(ctx, "h2"); !errors.Is(err, store.ErrNotFound) {
+		t.Error("family member still usable after reuse")
+	}
+	for _, id := range []string{at1.ID, at2.ID} {
+		if _, err := st.LiveAccessToken(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Error("access token of a revoked family still live")
+		}
+	}
+}
+
+// testRefreshConcurrent: two requests rotating the same link; at most one succeeds, and when
+// both saw the link the family ends revoked.
+func testRefreshConcurrent(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "RC")
+	u := mustUser(t, st, tn.ID, "rc@example.org")
+	first := &store.RefreshToken{TokenHash: "c1", ClientID: "c1", TenantID: tn.ID, UserID: u.ID}
+	if err := st.IssueRefreshToken(ctx, first, &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}, time.Hour, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := &store.RefreshToken{TokenHash: fmt.Sprintf("c-next-%d", i), ClientID: "c1", TenantID: tn.ID, UserID: u.ID}
+			at := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
+			for {
+				errs[i] = st.RotateRefreshToken(ctx, first.ID, next, at, time.Hour)
+				if !isBusy(errs[i]) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, store.ErrReplayed) {
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d concurrent rotations succeeded, want 1", ok)
+	}
+	for i := range 2 {
+		if _, err := st.RefreshTokenByHash(ctx, fmt.Sprintf("c-next-%d", i)); err == nil {
+			t.Error("a link survived a concurrent double rotation; the family must be revoked")
+		}
+	}
+}
+
+func testSessions(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "S")
+	u := mustUser(t, st, tn.ID, "s@example.org")
+	se := &store.Session{CookieHash: "ck", UserID: u.ID, TenantID: tn.ID, AuthTime: time.Now().Unix(), AMR: "pwd"}
+	if err := st.CreateSession(ctx, se, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	at := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, UserID: u.ID, Subject: u.ID, SessionID: se.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
+	rt := &store.RefreshToken{TokenHash: "srt", ClientID: "c1", TenantID: tn.ID, UserID: u.ID, SessionID: se.ID}
+	if err := st.IssueRefreshToken(ctx, rt, at, time.Hour, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.SessionByCookie(ctx, "ck", time.Hour); err != nil || got.ID != se.ID {
+		t.Fatalf("SessionByCookie = %v, %v", got, err)
+	}
+	// Idle timeout.
+	st.SetClock(func() time.Time { return time.Now().Add(30 * time.Minute) })
+	if _, err := st.SessionByCookie(ctx, "ck", 10*time.Minute); !errors.Is(err, store.ErrNotFound) {
+		t.Error("idle session still live")
+	}
+	st.SetClock(time.Now)
+	if err := st.RevokeSession(ctx, se.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SessionByCookie(ctx, "ck", time.Hour); !errors.Is(err, store.ErrNotFound) {
+		t.Error("revoked session still live")
+	}
+	if _, err := st.LiveAccessToken(ctx, at.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Error("access token of a revoked session still live")
+	}
+	if _, err := st.RefreshTokenByHash(ctx, "srt"); !errors.Is(err, store.ErrNotFound) {
+		t.Error("refresh token of a revoked session still usable")
+	}
+}
+
+func testSigningKeys(t *testing.T, st *store.Store) {
+	now := time.Now().Unix()
+	for _, k := range []*store.SigningKey{
+		{ID: "old", Alg: "ES256", PrivateSealed: []byte{1, 2}, PublicJWK: "{}", ActiveFrom: now - 100},
+		{ID: "new", Alg: "ES256", PrivateSealed: []byte{3, 4}, PublicJWK: "{}", ActiveFrom: now + 10},
+	} {
+		if err := st.CreateSigningKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.RetireSigningKeys(ctx, "ES256", "new", now+10); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := st.SigningKeys(ctx, now)
+	if err != nil || len(ks) != 2 || ks[0].ID != "new" || ks[1].RetiredAt == nil || string(ks[1].PrivateSealed) != "\x01\x02" {
+		t.Fatalf("SigningKeys = %+v, %v", ks, err)
+	}
+	// Past the grace period the retired key is no longer listed.
+	if ks, _ := st.SigningKeys(ctx, now+20); len(ks) != 1 || ks[0].ID != "new" {
+		t.Errorf("after grace: %+v", ks)
+	}
+	if n, _ := st.CountSigningKeys(ctx); n != 2 {
+		t.Errorf("CountSigningKeys = %d", n)
+	}
+}
+
+func testAudit(t *testing.T, st *store.Store) {
+	for i, ev := range []string{"login.password", "login.password", "session.logout"} {
+		if err := st.AppendAudit(ctx, &store.AuditEvent{TenantID: "t1", Event: ev, Result: "ok", SubjectID: fmt.Sprint("u", i%2)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, err := st.AuditEvents(ctx, "t1", "u0", 10)
+	if err != nil || len(es) != 2 || es[0].Event != "session.logout" {
+		t.Errorf("AuditEvents = %+v, %v", es, err)
+	}
+}
+
+func testMigrateTwice(t *testing.T, st *store.Store) {
+	if err := st.Migrate(ctx, tessera.Migrations()); err != nil {
+		t.Errorf("second migrate must be a no-op: %v", err)
+	}
+}
+
+func testDeleteExpired(t *testing.T, st *store.Store) {
+	ar := &store.AuthRequest{ClientID: "c", TenantID: "t", Params: "{}"}
+	if err := st.CreateAuthRequest(ctx, ar, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st.SetClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
+	if err := st.DeleteExpired(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	st.SetClock(time.Now)
+	if _, err := st.AuthRequestByID(ctx, ar.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Error("expired auth request not deleted")
+	}
+}

@@ -1,0 +1,269 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/tessera-health/tessera/internal/audit"
+	"github.com/tessera-health/tessera/internal/authn"
+	"github.com/tessera-health/tessera/internal/oidcop"
+	"github.com/tessera-health/tessera/internal/store"
+)
+
+// PasswordHasher is internal/password.Hasher as the login needs it.
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error)
+	VerifyDummy(ctx context.Context, password string)
+}
+
+// LoginOptions configure the sign-in pages.
+type LoginOptions struct {
+	SSOTTL  time.Duration // absolute lifetime of a browser session
+	IdleTTL time.Duration // a session unused this long ends
+}
+
+// Login serves the sign-in pages between /authorize and the callback.
+type Login struct {
+	st       *store.Store
+	op       *oidcop.Provider
+	pw       PasswordHasher
+	sessions oidcop.Hasher
+	audit    *audit.Log
+	pages    *Pages
+	cookies  Cookies
+	opts     LoginOptions
+	now      func() time.Time
+	// OnResult counts logins by result (metrics); may be nil.
+	OnResult func(result string)
+}
+
+// NewLogin wires the sign-in pages.
+func NewLogin(st *store.Store, op *oidcop.Provider, pw PasswordHasher, sessions oidcop.Hasher, al *audit.Log,
+	pages *Pages, cookies Cookies, opts LoginOptions) *Login {
+	return &Login{st: st, op: op, pw: pw, sessions: sessions, audit: al, pages: pages, cookies: cookies, opts: opts, now: time.Now}
+}
+
+// SetClock replaces the clock (tests).
+func (l *Login) SetClock(now func() time.Time) { l.now = now }
+
+const sessionCookie = "tessera_session"
+
+// Routes registers the pages on mux.
+func (l *Login) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /login", l.show)
+	mux.HandleFunc("POST /login", l.submit)
+	mux.HandleFunc("GET /logged-out", l.signedOut)
+}
+
+// load finds the auth request and its client, or renders the error page.
+func (l *Login) load(w http.ResponseWriter, r *http.Request, id string) (*oidcop.AuthRequest, *oidcop.Client, bool) {
+	ar, err := l.op.Storage().AuthRequest(r.Context(), id)
+	if err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest,
+			"This sign-in page has expired or is not valid. Go back to the application and choose “Sign in” again.")
+		return nil, nil, false
+	}
+	if ar.Done() {
+		l.pages.Error(w, r, http.StatusBadRequest,
+			"This sign-in was already completed. Go back to the application and choose “Sign in” again.")
+		return nil, nil, false
+	}
+	c, err := l.op.Client(r.Context(), ar.GetClientID())
+	if err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "The application you came from is no longer registered.")
+		return nil, nil, false
+	}
+	return ar, c, true
+}
+
+func (l *Login) show(w http.ResponseWriter, r *http.Request) {
+	ar, c, ok := l.load(w, r, r.URL.Query().Get("authRequestID"))
+	if !ok {
+		return
+	}
+	// Single sign-on: a live session that satisfies the request answers it without a page.
+	if se := l.currentSession(r, c.Row().TenantID); se != nil {
+		reuse := authn.Reuse{
+			Now: l.now(), AuthTime: time.Unix(se.AuthTime, 0), SessionACR: se.ACR, SessionUserID: se.UserID,
+			PromptLogin: ar.HasPrompt(oidc.PromptLogin), MaxAge: ar.Params.MaxAge, HintSubject: ar.Params.HintSubject,
+			RequiredACR: c.Row().MinACR,
+		}
+		if reuse.Allowed() {
+			l.finish(w, r, ar, se, "sso")
+			return
+		}
+	}
+	if ar.HasPrompt(oidc.PromptNone) {
+		l.result("login_required")
+		l.op.RedirectError(w, r, ar, oidc.ErrLoginRequired().WithDescription("the user is not signed in"))
+		return
+	}
+	l.renderForm(w, r, http.StatusOK, ar, c, ar.Params.LoginHint, "")
+}
+
+func (l *Login) renderForm(w http.ResponseWriter, r *http.Request, status int, ar *oidcop.AuthRequest, c *oidcop.Client, email, problem string) {
+	l.pages.Render(w, r, status, "login", map[string]any{
+		"Title": "Sign in", "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
+		"CSRF": l.cookies.CSRFToken(w, r), "Email": email, "Error": problem,
+	})
+}
+
+// errWrongCredentials is the one message for an unknown email, a wrong password and a disabled
+// account, so the page never tells who has an account.
+const errWrongCredentials = "The email address or password is not right. Check them and try again."
+
+func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return
+	}
+	ar, c, ok := l.load(w, r, r.PostForm.Get("authRequestID"))
+	if !ok {
+		return
+	}
+	if !l.cookies.CheckCSRF(r) {
+		l.renderForm(w, r, http.StatusForbidden, ar, c, "",
+			"For your safety this page timed out. Please enter your email address and password again.")
+		return
+	}
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	password := r.PostForm.Get("password")
+	if email == "" || password == "" {
+		l.renderForm(w, r, http.StatusBadRequest, ar, c, email, "Enter your email address and your password.")
+		return
+	}
+	tenantID := c.Row().TenantID
+	u, err := l.st.UserByEmail(r.Context(), tenantID, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		slog.ErrorContext(r.Context(), "login: load user", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "Sign-in is not available right now. Please try again in a few minutes.")
+		return
+	}
+	if err != nil || u.PasswordHash == "" {
+		l.pw.VerifyDummy(r.Context(), password) // same cost as a real check: no enumeration by timing
+		l.fail(w, r, ar, c, tenantID, "", email)
+		return
+	}
+	okPw, rehash, err := l.pw.Verify(r.Context(), password, u.PasswordHash)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		slog.ErrorContext(r.Context(), "login: verify password", "user", u.ID, "err", err)
+	}
+	if !okPw || u.Disabled {
+		l.fail(w, r, ar, c, tenantID, u.ID, email)
+		return
+	}
+	if rehash {
+		if h, err := l.pw.Hash(r.Context(), password); err == nil {
+			if err := l.st.SetPasswordHash(r.Context(), u.ID, h); err != nil {
+				slog.WarnContext(r.Context(), "login: rehash password", "user", u.ID, "err", err)
+			}
+		}
+	}
+	se, err := l.startSession(w, r, u, []string{authn.AMRPassword})
+	if err != nil {
+		slog.ErrorContext(r.Context(), "login: start session", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "Sign-in is not available right now. Please try again in a few minutes.")
+		return
+	}
+	l.finish(w, r, ar, se, "password")
+}
+
+func (l *Login) fail(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, tenantID, userID, email string) {
+	l.result("failed")
+	l.audit.Record(r.Context(), &store.AuditEvent{TenantID: tenantID, Event: "login.password", Result: "failed",
+		SubjectID: userID, ClientID: c.Row().ID})
+	l.renderForm(w, r, http.StatusUnauthorized, ar, c, email, errWrongCredentials)
+}
+
+// startSession replaces any session this browser had with a new one (a new id and cookie on
+// every sign-in, so a planted cookie can never be promoted).
+func (l *Login) startSession(w http.ResponseWriter, r *http.Request, u *store.User, amr []string) (*store.Session, error) {
+	if old := l.cookies.Get(r, sessionCookie); old != "" {
+		if se, err := l.st.SessionByCookie(r.Context(), l.sessions.Sum(old), l.opts.IdleTTL); err == nil && se.UserID != u.ID {
+			_ = l.st.RevokeSession(r.Context(), se.ID) // someone else signs in on this browser
+		}
+	}
+	value := randomValue()
+	req := audit.RequestFrom(r.Context())
+	se := &store.Session{CookieHash: l.sessions.Sum(value), UserID: u.ID, TenantID: u.TenantID,
+		AuthTime: l.now().Unix(), AMR: strings.Join(amr, " "), ACR: authn.ACRFor(amr), IP: req.IP, UserAgent: truncate(req.UserAgent, 300)}
+	if err := l.st.CreateSession(r.Context(), se, l.opts.SSOTTL); err != nil {
+		return nil, err
+	}
+	l.cookies.Set(w, sessionCookie, value, 0)
+	return se, nil
+}
+
+// currentSession returns this browser's live session in the tenant, or nil.
+func (l *Login) currentSession(r *http.Request, tenantID string) *store.Session {
+	v := l.cookies.Get(r, sessionCookie)
+	if v == "" {
+		return nil
+	}
+	se, err := l.st.SessionByCookie(r.Context(), l.sessions.Sum(v), l.opts.IdleTTL)
+	if err != nil || se.TenantID != tenantID {
+		return nil
+	}
+	return se
+}
+
+// finish completes the auth request from the session and sends the browser back to the
+// protocol callback, which redirects to the application with the code.
+func (l *Login) finish(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string) {
+	ctx := r.Context()
+	amr := store.SplitList(se.AMR)
+	if err := l.op.Complete(ctx, ar, se.UserID, se.ID, time.Unix(se.AuthTime, 0), amr); err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest,
+			"This sign-in page has expired. Go back to the application and choose “Sign in” again.")
+		return
+	}
+	if how == "sso" {
+		_ = l.st.TouchSession(ctx, se.ID, time.Time{}, nil, "")
+	}
+	l.result("ok")
+	l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "login." + how, Result: "ok",
+		ActorID: se.UserID, SubjectID: se.UserID, ClientID: ar.GetClientID()})
+	http.Redirect(w, r, l.op.CallbackURL(ar.GetID()), http.StatusSeeOther)
+}
+
+func (l *Login) result(res string) {
+	if l.OnResult != nil {
+		l.OnResult(res)
+	}
+}
+
+// Logout ends this browser's SSO session (RP-initiated logout calls it) and clears the cookie.
+func (l *Login) Logout(w http.ResponseWriter, r *http.Request) {
+	if v := l.cookies.Get(r, sessionCookie); v != "" {
+		if se, err := l.st.SessionByCookie(r.Context(), l.sessions.Sum(v), l.opts.SSOTTL); err == nil {
+			if err := l.st.RevokeSession(r.Context(), se.ID); err != nil {
+				slog.ErrorContext(r.Context(), "logout: revoke session", "err", err)
+			}
+			l.audit.Record(r.Context(), &store.AuditEvent{TenantID: se.TenantID, Event: "session.logout", Result: "ok",
+				ActorID: se.UserID, SubjectID: se.UserID})
+		}
+	}
+	l.cookies.Clear(w, sessionCookie)
+}
+
+func (l *Login) signedOut(w http.ResponseWriter, r *http.Request) {
+	l.pages.Render(w, r, http.StatusOK, "signedout", map[string]any{"Title": "Signed out"})
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// SetProvider completes the wiring: the provider needs Logout and the login needs the provider.
+func (l *Login) SetProvider(op *oidcop.Provider) { l.op = op }
