@@ -51,6 +51,11 @@ func Open(driver, dsn string) (*Store, error) {
 	)
 	switch driver {
 	case "sqlite":
+		if dsn != "" && dsn != ":memory:" {
+			if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
+				return nil, fmt.Errorf("store: create the database directory: %w", err)
+			}
+		}
 		db, err = gorm.Open(sqlite.Open(sqliteDSN(dsn)), cfg)
 		if err == nil {
 			err = prepareSQLite(db, dsn)
@@ -90,13 +95,6 @@ func sqliteDSN(path string) string {
 }
 
 func prepareSQLite(db *gorm.DB, path string) error {
-	if path != "" && path != ":memory:" {
-		if dir := filepath.Dir(path); dir != "." {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return err
-			}
-		}
-	}
 	sqlDB, err := db.DB()
 	if err != nil {
 		return err
