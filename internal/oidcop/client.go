@@ -3,6 +3,7 @@ package oidcop
 import (
 	"context"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,11 +53,36 @@ func (c *Client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 // SMART work.
 func (c *Client) IsScopeAllowed(scope string) bool { return false }
 
+// ApplicationType maps public clients to the library's "native" type: it accepts their https
+// and loopback redirects, with the loopback port free (RFC 8252 §7.3), as browser and mobile apps
+// need. Confidential and service clients are "web".
 func (c *Client) ApplicationType() op.ApplicationType {
 	if c.row.Type == store.ClientPublic {
-		return op.ApplicationTypeUserAgent
+		return op.ApplicationTypeNative
 	}
 	return op.ApplicationTypeWeb
+}
+
+// redirectAllowed reports whether uri may receive this client's responses: an exact match of a
+// registered URI or, for a public client, a registered loopback URI on another port.
+func (c *Client) redirectAllowed(uri string) bool {
+	if slices.Contains(c.row.RedirectURIs, uri) {
+		return true
+	}
+	if c.row.Type != store.ClientPublic {
+		return false
+	}
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || !IsLoopbackHost(u.Hostname()) {
+		return false
+	}
+	for _, r := range c.row.RedirectURIs {
+		ru, err := url.Parse(r)
+		if err == nil && ru.Scheme == "http" && ru.Hostname() == u.Hostname() && ru.Path == u.Path && ru.RawQuery == u.RawQuery {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Client) AuthMethod() oidc.AuthMethod {

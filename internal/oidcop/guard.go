@@ -7,7 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
@@ -27,7 +27,7 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery)
 	mux.HandleFunc("GET /keys", p.serveJWKS)
 	mux.Handle("/authorize", p.guardAuthorize(p.op))
-	mux.Handle("/authorize/callback", p.op)
+	mux.Handle("/authorize/callback", p.guardCallback(p.op))
 	mux.Handle("/oauth/token", p.guardToken(p.op))
 	mux.Handle("/oauth/introspect", p.guardTokenParam(p.guardToken(p.op)))
 	mux.Handle("/revoke", p.guardTokenParam(p.guardToken(p.op)))
@@ -79,7 +79,7 @@ func (p *Provider) guardAuthorize(next http.Handler) http.Handler {
 			return
 		}
 		redirect := f.Get("redirect_uri")
-		if len(f["redirect_uri"]) != 1 || !slices.Contains(c.row.RedirectURIs, redirect) {
+		if len(f["redirect_uri"]) != 1 || !c.redirectAllowed(redirect) {
 			p.opts.ErrorPage(w, r, http.StatusBadRequest, "The application sent you here with an address this sign-in service does not know, so it cannot send you back.")
 			return
 		}
@@ -116,6 +116,32 @@ func (p *Provider) guardAuthorize(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// guardCallback releases the code only to the browser that signed in: the auth request must be
+// complete and bound to this browser's SSO session. Otherwise whoever started the request (and
+// knows its id) could collect the code of someone they tricked into signing in. It also adds
+// iss to the response (RFC 9207) so the RP can tell which issuer answered.
+func (p *Provider) guardCallback(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ar, err := p.storage.AuthRequest(r.Context(), r.URL.Query().Get("id"))
+		if err != nil || !ar.Done() || p.opts.BrowserSession == nil || p.opts.BrowserSession(r) != ar.Row.SessionID {
+			p.opts.ErrorPage(w, r, http.StatusBadRequest,
+				"This sign-in cannot be finished in this browser. Go back to the application and choose “Sign in” again.")
+			return
+		}
+		rec := &recorder{header: http.Header{}}
+		next.ServeHTTP(rec, r)
+		if loc := rec.header.Get("Location"); loc != "" && strings.HasPrefix(loc, ar.Params.RedirectURI) {
+			if u, err := url.Parse(loc); err == nil {
+				q := u.Query()
+				q.Set("iss", p.opts.Issuer)
+				u.RawQuery = q.Encode()
+				rec.header.Set("Location", u.String())
+			}
+		}
+		rec.flush(w)
 	})
 }
 

@@ -41,6 +41,7 @@ type Options struct {
 	Audit          func(ctx context.Context, e *store.AuditEvent)
 	ErrorPage      func(w http.ResponseWriter, r *http.Request, status int, problem string)
 	OnLogout       func(w http.ResponseWriter, r *http.Request) // clears the browser's SSO session
+	BrowserSession func(r *http.Request) string                 // the id of this browser's SSO session, or ""
 }
 
 // Provider is the OpenID Provider: the protocol library over our storage, behind our guards.
@@ -140,6 +141,16 @@ func (p *Provider) buildDiscovery() error {
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
+		return err
+	}
+	// Fields the library's struct does not have.
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	m["authorization_response_iss_parameter_supported"] = true
+	m["claims_parameter_supported"] = false
+	if b, err = json.Marshal(m); err != nil {
 		return err
 	}
 	p.discovery = b

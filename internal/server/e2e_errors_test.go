@@ -59,6 +59,17 @@ func TestAuthorizeBadInput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("public client on another loopback port (RFC 8252)", func(t *testing.T) {
+		v := base(public)
+		v.Set("redirect_uri", "http://127.0.0.1:7777/rp/callback")
+		resp, body := getNoFollow(t, e.issuer+"/authorize?"+v.Encode())
+		for resp.StatusCode == http.StatusFound && strings.HasPrefix(resp.Header.Get("Location"), e.issuer) {
+			resp, body = getNoFollow(t, resp.Header.Get("Location"))
+		}
+		if resp.StatusCode != 200 || !strings.Contains(body, `autocomplete="current-password"`) {
+			t.Errorf("got %d %q, want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
 	redirectCases := []struct {
 		name string
 		q    url.Values
@@ -237,4 +248,42 @@ func TestTokenBadInput(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestCallbackBoundToBrowser: whoever started an authorization request knows its id; they must
+// not be able to collect the code after tricking someone else into signing in with it.
+func TestCallbackBoundToBrowser(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
+	id, sec := e.client(store.ClientPublic, nil)
+	e.user("pat@example.org", "correct horse battery")
+	r := e.rp(id, sec)
+	u, f := r.authURL() // made by the attacker, who keeps the PKCE verifier
+
+	victim := newBrowser(t)
+	victim.get(u)
+	fields := victim.formFields()
+	fields.Set("email", "pat@example.org")
+	fields.Set("password", "correct horse battery")
+	victim.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	victim.post(e.issuer+"/login", fields)
+	if victim.status != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", victim.status, victim.body)
+	}
+
+	callback := e.issuer + "/authorize/callback?id=" + url.QueryEscape(fields.Get("authRequestID"))
+	resp, _ := getNoFollow(t, callback) // the attacker's browser: no session cookie
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+		t.Fatalf("attacker got %d Location=%q; the code must stay with the victim's browser", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// The victim's own browser still finishes normally, and the redirect carries iss.
+	victim.c.CheckRedirect = nil
+	victim2 := newBrowser(t)
+	victim2.c.Jar = victim.c.Jar
+	victim2.get(callback)
+	if victim2.last == nil || victim2.last.Query().Get("iss") != e.issuer {
+		t.Fatalf("victim's callback: %v", victim2.last)
+	}
+	if victim2.code(f) == "" {
+		t.Fatal("no code for the victim's browser")
+	}
 }

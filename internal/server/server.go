@@ -118,9 +118,10 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 		CacheTTL: opts.CacheTTL, CryptoKey: deriveKey(opts.SecretKey, "oidc-code-encryption"),
 		UILocales:  []language.Tag{language.English},
 		CodeHasher: box.Hasher("auth-code"), RefreshHasher: box.Hasher("refresh-token"), SecretHasher: s.SecretHasher,
-		Audit:     s.Audit.Record,
-		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, msg string) { s.Pages.Error(w, r, status, msg) },
-		OnLogout:  s.Login.Logout,
+		Audit:          s.Audit.Record,
+		ErrorPage:      func(w http.ResponseWriter, r *http.Request, status int, msg string) { s.Pages.Error(w, r, status, msg) },
+		OnLogout:       s.Login.Logout,
+		BrowserSession: s.Login.BrowserSession,
 	})
 	if err != nil {
 		return nil, err

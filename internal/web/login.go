@@ -267,3 +267,17 @@ func truncate(s string, n int) string {
 
 // SetProvider completes the wiring: the provider needs Logout and the login needs the provider.
 func (l *Login) SetProvider(op *oidcop.Provider) { l.op = op }
+
+// BrowserSession returns the id of this browser's live SSO session, or "" (the protocol layer
+// uses it to release a code only to the browser that signed in).
+func (l *Login) BrowserSession(r *http.Request) string {
+	v := l.cookies.Get(r, sessionCookie)
+	if v == "" {
+		return ""
+	}
+	se, err := l.st.SessionByCookie(r.Context(), l.sessions.Sum(v), l.opts.IdleTTL)
+	if err != nil {
+		return ""
+	}
+	return se.ID
+}
