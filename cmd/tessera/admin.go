@@ -158,6 +158,7 @@ func practiceCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("client create", stderr)
 	var ref, name, typ, alg, minACR string
+	var thirdParty bool
 	var redirects, postLogout multi
 	c.fs.StringVar(&ref, "tenant", "", "the tenant's id or name (required)")
 	c.fs.StringVar(&name, "name", "", "the application's name, shown on the sign-in page (required)")
@@ -165,6 +166,7 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	c.fs.Var(&redirects, "redirect-uri", "a redirect URI (repeatable); https, or http on a loopback address")
 	c.fs.Var(&postLogout, "post-logout-redirect-uri", "a post-logout redirect URI (repeatable)")
 	c.fs.StringVar(&alg, "id-token-alg", "", "ID token signing algorithm: ES256 (default), RS256 or EdDSA")
+	c.fs.BoolVar(&thirdParty, "third-party", false, "an application outside the tenant: people are asked to allow it (consent) before it gets their data")
 	c.fs.StringVar(&minACR, "min-acr", "", "minimum acr for every sign-in to this client: "+strings.Join(authn.ACRValues, ", "))
 	if err := c.parse(args, nil); err != nil {
 		return err
@@ -201,7 +203,7 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	cl := &store.Client{TenantID: t.ID, Name: strings.TrimSpace(name), Type: typ, FirstParty: true,
+	cl := &store.Client{TenantID: t.ID, Name: strings.TrimSpace(name), Type: typ, FirstParty: !thirdParty,
 		RedirectURIs: store.StringList(redirects), PostLogoutRedirectURIs: store.StringList(postLogout), IDTokenAlg: alg, MinACR: minACR}
 	out := map[string]any{"client_id": nil, "client_secret": nil}
 	if typ != store.ClientPublic {

@@ -106,8 +106,8 @@ func (p *Provider) CallbackURL(id string) string {
 
 // RedirectError answers an authorization request with an OAuth error at the RP's redirect URI
 // (with state and iss), e.g. login_required for prompt=none without a session.
-func (p *Provider) RedirectError(w http.ResponseWriter, r *http.Request, ar *AuthRequest, err *oidc.Error) {
-	redirectError(w, r, p.opts.Issuer, ar.Params.RedirectURI, ar.Params.State, string(err.ErrorType), err.Description)
+func (p *Provider) RedirectError(w http.ResponseWriter, r *http.Request, ar *AuthRequest, code, description string) {
+	redirectError(w, r, p.opts.Issuer, ar.Params.RedirectURI, ar.Params.State, code, description)
 }
 
 func (p *Provider) buildDiscovery() error {

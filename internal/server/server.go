@@ -165,6 +165,7 @@ func (s *Server) routes() {
 	guarded := http.NewCrossOriginProtection().Handler(pages)
 	s.mux.Handle("/login", guarded)
 	s.mux.Handle("/logged-out", guarded)
+	s.mux.Handle("/consent", guarded)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(tessera.Static())))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.ready)

@@ -59,6 +59,7 @@ const sessionCookie = "tessera_session"
 func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", l.show)
 	mux.HandleFunc("POST /login", l.submit)
+	mux.HandleFunc("POST /consent", l.consent)
 	mux.HandleFunc("GET /logged-out", l.signedOut)
 }
 
@@ -102,7 +103,7 @@ func (l *Login) show(w http.ResponseWriter, r *http.Request) {
 	}
 	if ar.HasPrompt(oidc.PromptNone) {
 		l.result("login_required")
-		l.op.RedirectError(w, r, ar, oidc.ErrLoginRequired().WithDescription("the user is not signed in"))
+		l.op.RedirectError(w, r, ar, "login_required", "the user is not signed in")
 		return
 	}
 	l.renderForm(w, r, http.StatusOK, ar, c, ar.Params.LoginHint, "")
@@ -218,6 +219,88 @@ func (l *Login) currentSession(r *http.Request, tenantID string) *store.Session 
 // finish completes the auth request from the session and sends the browser back to the
 // protocol callback, which redirects to the application with the code.
 func (l *Login) finish(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string) {
+	ctx := r.Context()
+	if c, err := l.op.Client(ctx, ar.GetClientID()); err == nil && l.needsConsent(r, ar, c, se.UserID) {
+		if ar.HasPrompt(oidc.PromptNone) {
+			l.op.RedirectError(w, r, ar, "consent_required", "the user has not allowed this application")
+			return
+		}
+		l.pages.Render(w, r, http.StatusOK, "consent", map[string]any{
+			"Title": "Allow access", "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
+			"CSRF": l.cookies.CSRFToken(w, r), "Scopes": scopeWords(ar.GetScopes()),
+		})
+		return
+	}
+	l.complete(w, r, ar, se, how)
+}
+
+// needsConsent: the tenant's own applications never ask; a third-party application asks until
+// the person has allowed every scope it requests, and whenever it sends prompt=consent.
+func (l *Login) needsConsent(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, userID string) bool {
+	if ar.HasPrompt(oidc.PromptConsent) {
+		return true
+	}
+	if c.Row().FirstParty {
+		return false
+	}
+	ok, err := l.st.ConsentCovers(r.Context(), userID, c.Row().ID, ar.GetScopes())
+	return err != nil || !ok
+}
+
+// consent takes the person's answer on the consent page.
+func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return
+	}
+	ar, c, ok := l.load(w, r, r.PostForm.Get("authRequestID"))
+	if !ok {
+		return
+	}
+	se := l.currentSession(r, c.Row().TenantID)
+	if se == nil || !l.cookies.CheckCSRF(r) {
+		l.pages.Error(w, r, http.StatusForbidden, "For your safety this page timed out. Go back to the application and sign in again.")
+		return
+	}
+	if r.PostForm.Get("decision") != "allow" {
+		l.audit.Record(r.Context(), &store.AuditEvent{TenantID: se.TenantID, Event: "consent.denied", Result: "ok",
+			ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID})
+		l.op.RedirectError(w, r, ar, "access_denied", "the user did not allow access")
+		return
+	}
+	if err := l.st.GrantConsent(r.Context(), se.UserID, c.Row().ID, ar.GetScopes()); err != nil {
+		slog.ErrorContext(r.Context(), "consent: save", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "Sign-in is not available right now. Please try again in a few minutes.")
+		return
+	}
+	l.audit.Record(r.Context(), &store.AuditEvent{TenantID: se.TenantID, Event: "consent.granted", Result: "ok",
+		ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID, Detail: strings.Join(ar.GetScopes(), " ")})
+	l.complete(w, r, ar, se, "consent")
+}
+
+// scopeWords says in plain words what each scope gives the application.
+func scopeWords(scopes []string) []string {
+	words := map[string]string{
+		oidc.ScopeOpenID:        "Your account identifier, to know it is you",
+		oidc.ScopeProfile:       "Your name",
+		oidc.ScopeEmail:         "Your email address",
+		oidc.ScopePhone:         "Your phone number",
+		oidc.ScopeOfflineAccess: "Access while you are not using it, until you take it back",
+	}
+	var out []string
+	for _, s := range scopes {
+		if w, ok := words[s]; ok {
+			out = append(out, w)
+		} else {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// complete marks the auth request done and sends the browser to the protocol callback.
+func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string) {
 	ctx := r.Context()
 	amr := store.SplitList(se.AMR)
 	if err := l.op.Complete(ctx, ar, se.UserID, se.ID, time.Unix(se.AuthTime, 0), amr); err != nil {

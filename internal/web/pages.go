@@ -16,7 +16,7 @@ type Pages struct {
 // LoadPages parses every page template with the layout.
 func LoadPages(fsys fs.FS) (*Pages, error) {
 	p := &Pages{t: map[string]*template.Template{}}
-	for _, name := range []string{"login", "error", "signedout", "demo", "outbox"} {
+	for _, name := range []string{"login", "consent", "error", "signedout", "demo", "outbox"} {
 		t, err := template.ParseFS(fsys, "layout.html", name+".html")
 		if err != nil {
 			return nil, err

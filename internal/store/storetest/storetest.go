@@ -518,3 +518,29 @@ func testDeleteExpired(t *testing.T, st *store.Store) {
 		t.Error("expired auth request not deleted")
 	}
 }
+
+func testConsents(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "C")
+	u := mustUser(t, st, tn.ID, "c@example.org")
+	if ok, err := st.ConsentCovers(ctx, u.ID, "app", []string{"openid"}); ok || err != nil {
+		t.Fatalf("no consent yet: %v %v", ok, err)
+	}
+	if err := st.GrantConsent(ctx, u.ID, "app", []string{"openid", "email"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.GrantConsent(ctx, u.ID, "app", []string{"profile"}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.ConsentCovers(ctx, u.ID, "app", []string{"openid", "email", "profile"}); !ok {
+		t.Error("widened consent does not cover all scopes")
+	}
+	if ok, _ := st.ConsentCovers(ctx, u.ID, "app", []string{"phone"}); ok {
+		t.Error("consent covers a scope never granted")
+	}
+	if err := st.RevokeConsent(ctx, u.ID, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.ConsentCovers(ctx, u.ID, "app", []string{"openid"}); ok {
+		t.Error("revoked consent still covers")
+	}
+}
