@@ -238,6 +238,9 @@ func (p *Provider) guardToken(next http.Handler) http.Handler {
 			r.PostForm.Set("client_id", id)
 			r.Form.Set("client_id", id)
 		}
+		// Token responses carry credentials: never cached (RFC 6749 §5.1).
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientCtxKey{}, c)))
 	})
 }
@@ -264,6 +267,7 @@ func (p *Provider) guardUserinfo(next http.Handler) http.Handler {
 		rec := &recorder{header: http.Header{}}
 		next.ServeHTTP(rec, r)
 		if rec.status == 0 || rec.status < 400 {
+			w.Header().Set("Cache-Control", "no-store")
 			rec.flush(w)
 			return
 		}

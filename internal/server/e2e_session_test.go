@@ -160,9 +160,16 @@ func TestClientCredentialsIntrospectRevoke(t *testing.T) {
 		if !strings.Contains(string(payload), `"jti"`) || !strings.Contains(string(payload), `"sub":"`+svc+`"`) {
 			t.Errorf("access token claims: %s", payload)
 		}
-		status, body, _ := e.postForm("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, web, webSecret)
+		status, body, hdr := e.postForm("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, web, webSecret)
 		if status != 200 || body["active"] != true || body["client_id"] != svc {
 			t.Fatalf("introspection: %d %v", status, body)
+		}
+		if hdr.Get("Cache-Control") != "no-store" {
+			t.Errorf("introspection response may be cached: Cache-Control %q", hdr.Get("Cache-Control"))
+		}
+		status, body, hdr = e.postForm("/oauth/token", url.Values{"grant_type": {"client_credentials"}}, svc, svcSecret)
+		if status != 200 || body["token_type"] != "Bearer" || hdr.Get("Cache-Control") != "no-store" || hdr.Get("Pragma") != "no-cache" {
+			t.Errorf("token response: %d %v, Cache-Control %q Pragma %q", status, body, hdr.Get("Cache-Control"), hdr.Get("Pragma"))
 		}
 		// A web client may not use client_credentials.
 		wc := &clientcredentials.Config{ClientID: web, ClientSecret: webSecret, TokenURL: p.Endpoint().TokenURL}
