@@ -84,6 +84,16 @@ func (l *Login) load(w http.ResponseWriter, r *http.Request, id string) (*oidcop
 	return ar, c, true
 }
 
+// loadForm reads a posted page form (bounded in size) and the auth request it belongs to.
+func (l *Login) loadForm(w http.ResponseWriter, r *http.Request) (*oidcop.AuthRequest, *oidcop.Client, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+		return nil, nil, false
+	}
+	return l.load(w, r, r.PostForm.Get("authRequestID"))
+}
+
 func (l *Login) show(w http.ResponseWriter, r *http.Request) {
 	ar, c, ok := l.load(w, r, r.URL.Query().Get("authRequestID"))
 	if !ok {
@@ -121,12 +131,7 @@ func (l *Login) renderForm(w http.ResponseWriter, r *http.Request, status int, a
 const errWrongCredentials = "The email address or password is not right. Check them and try again."
 
 func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		l.pages.Error(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
-		return
-	}
-	ar, c, ok := l.load(w, r, r.PostForm.Get("authRequestID"))
+	ar, c, ok := l.loadForm(w, r)
 	if !ok {
 		return
 	}
@@ -249,12 +254,7 @@ func (l *Login) needsConsent(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.
 
 // consent takes the person's answer on the consent page.
 func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		l.pages.Error(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
-		return
-	}
-	ar, c, ok := l.load(w, r, r.PostForm.Get("authRequestID"))
+	ar, c, ok := l.loadForm(w, r)
 	if !ok {
 		return
 	}
