@@ -192,10 +192,8 @@ func (l *Login) fail(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequ
 // startSession replaces any session this browser had with a new one (a new id and cookie on
 // every sign-in, so a planted cookie can never be promoted).
 func (l *Login) startSession(w http.ResponseWriter, r *http.Request, u *store.User, amr []string) (*store.Session, error) {
-	if old := l.cookies.Get(r, sessionCookie); old != "" {
-		if se, err := l.st.SessionByCookie(r.Context(), l.sessions.Sum(old), l.opts.IdleTTL); err == nil && se.UserID != u.ID {
-			_ = l.st.RevokeSession(r.Context(), se.ID) // someone else signs in on this browser
-		}
+	if se := l.browserSession(r); se != nil && se.UserID != u.ID {
+		_ = l.st.RevokeSession(r.Context(), se.ID) // someone else signs in on this browser
 	}
 	value := randomValue()
 	req := audit.RequestFrom(r.Context())
@@ -208,17 +206,25 @@ func (l *Login) startSession(w http.ResponseWriter, r *http.Request, u *store.Us
 	return se, nil
 }
 
-// currentSession returns this browser's live session in the tenant, or nil.
-func (l *Login) currentSession(r *http.Request, tenantID string) *store.Session {
+// browserSession returns this browser's live SSO session, or nil.
+func (l *Login) browserSession(r *http.Request) *store.Session {
 	v := l.cookies.Get(r, sessionCookie)
 	if v == "" {
 		return nil
 	}
 	se, err := l.st.SessionByCookie(r.Context(), l.sessions.Sum(v), l.opts.IdleTTL)
-	if err != nil || se.TenantID != tenantID {
+	if err != nil {
 		return nil
 	}
 	return se
+}
+
+// currentSession returns this browser's live session in the tenant, or nil.
+func (l *Login) currentSession(r *http.Request, tenantID string) *store.Session {
+	if se := l.browserSession(r); se != nil && se.TenantID == tenantID {
+		return se
+	}
+	return nil
 }
 
 // finish completes the auth request from the session and sends the browser back to the
@@ -325,14 +331,12 @@ func (l *Login) result(res string) {
 
 // Logout ends this browser's SSO session (RP-initiated logout calls it) and clears the cookie.
 func (l *Login) Logout(w http.ResponseWriter, r *http.Request) {
-	if v := l.cookies.Get(r, sessionCookie); v != "" {
-		if se, err := l.st.SessionByCookie(r.Context(), l.sessions.Sum(v), l.opts.SSOTTL); err == nil {
-			if err := l.st.RevokeSession(r.Context(), se.ID); err != nil {
-				slog.ErrorContext(r.Context(), "logout: revoke session", "err", err)
-			}
-			l.audit.Record(r.Context(), &store.AuditEvent{TenantID: se.TenantID, Event: "session.logout", Result: "ok",
-				ActorID: se.UserID, SubjectID: se.UserID})
+	if se := l.browserSession(r); se != nil {
+		if err := l.st.RevokeSession(r.Context(), se.ID); err != nil {
+			slog.ErrorContext(r.Context(), "logout: revoke session", "err", err)
 		}
+		l.audit.Record(r.Context(), &store.AuditEvent{TenantID: se.TenantID, Event: "session.logout", Result: "ok",
+			ActorID: se.UserID, SubjectID: se.UserID})
 	}
 	l.cookies.Clear(w, sessionCookie)
 }
@@ -354,13 +358,8 @@ func (l *Login) SetProvider(op *oidcop.Provider) { l.op = op }
 // BrowserSession returns the id of this browser's live SSO session, or "" (the protocol layer
 // uses it to release a code only to the browser that signed in).
 func (l *Login) BrowserSession(r *http.Request) string {
-	v := l.cookies.Get(r, sessionCookie)
-	if v == "" {
-		return ""
+	if se := l.browserSession(r); se != nil {
+		return se.ID
 	}
-	se, err := l.st.SessionByCookie(r.Context(), l.sessions.Sum(v), l.opts.IdleTTL)
-	if err != nil {
-		return ""
-	}
-	return se.ID
+	return ""
 }
