@@ -33,6 +33,7 @@ var (
 type Store struct {
 	db      *gorm.DB
 	dialect string
+	path    string // SQLite file
 	now     func() time.Time
 }
 
@@ -76,7 +77,11 @@ func Open(driver, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s database: %w", driver, err)
 	}
-	return &Store{db: db, dialect: driver, now: time.Now}, nil
+	st := &Store{db: db, dialect: driver, now: time.Now}
+	if driver == "sqlite" {
+		st.path = dsn
+	}
+	return st, nil
 }
 
 // sqliteDSN turns a path into a DSN with the pragmas every connection needs: WAL so readers do
@@ -133,8 +138,8 @@ func (s *Store) Close() error {
 }
 
 // Migrate applies every pending migration from fsys (one folder per dialect). On PostgreSQL a
-// session advisory lock serialises nodes that start at once; on SQLite the database file's own
-// write lock does.
+// session advisory lock serialises nodes that start at once; on SQLite (one host) an exclusive
+// lock on a file beside the database does.
 func (s *Store) Migrate(ctx context.Context, fsys fs.FS) error {
 	dir, err := fs.Sub(fsys, s.dialect)
 	if err != nil {
@@ -144,7 +149,9 @@ func (s *Store) Migrate(ctx context.Context, fsys fs.FS) error {
 	if err != nil {
 		return err
 	}
-	opts := []goose.ProviderOption{goose.WithLogger(gooseLogger{})}
+	// Out-of-order: features are built on parallel branches, so a lower-numbered migration may
+	// land after a higher one; each is applied once all the same.
+	opts := []goose.ProviderOption{goose.WithLogger(gooseLogger{}), goose.WithAllowOutofOrder(true)}
 	dialect := goose.DialectSQLite3
 	if s.dialect == "postgres" {
 		dialect = goose.DialectPostgres
@@ -153,6 +160,13 @@ func (s *Store) Migrate(ctx context.Context, fsys fs.FS) error {
 			return err
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	if s.dialect == "sqlite" && s.path != "" && s.path != ":memory:" {
+		unlock, err := lockFile(s.path + ".migrate-lock")
+		if err != nil {
+			return fmt.Errorf("store: lock for migration: %w", err)
+		}
+		defer unlock()
 	}
 	p, err := goose.NewProvider(dialect, sqlDB, dir, opts...)
 	if err != nil {

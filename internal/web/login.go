@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -147,6 +148,14 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenantID := c.Row().TenantID
+	acctKey, ipKey := authn.ThrottleKeys(tenantID, email, audit.RequestFrom(r.Context()).IP)
+	if wait := l.throttled(r, acctKey, ipKey); wait > 0 {
+		// Refused before the password is even checked, so waiting out the delay is the only way on.
+		l.result("throttled")
+		l.renderForm(w, r, http.StatusTooManyRequests, ar, c, email, fmt.Sprintf(
+			"Too many sign-in attempts. Wait %s, then try again. If you forgot your password, contact your practice.", plainDuration(wait)))
+		return
+	}
 	u, err := l.st.UserByEmail(r.Context(), tenantID, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		slog.ErrorContext(r.Context(), "login: load user", "err", err)
@@ -155,7 +164,7 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil || u.PasswordHash == "" {
 		l.pw.VerifyDummy(r.Context(), password) // same cost as a real check: no enumeration by timing
-		l.fail(w, r, ar, c, tenantID, "", email)
+		l.fail(w, r, ar, c, tenantID, "", email, acctKey, ipKey)
 		return
 	}
 	okPw, rehash, err := l.pw.Verify(r.Context(), password, u.PasswordHash)
@@ -163,8 +172,11 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 		slog.ErrorContext(r.Context(), "login: verify password", "user", u.ID, "err", err)
 	}
 	if !okPw || u.Disabled {
-		l.fail(w, r, ar, c, tenantID, u.ID, email)
+		l.fail(w, r, ar, c, tenantID, u.ID, email, acctKey, ipKey)
 		return
+	}
+	if err := l.st.ThrottleReset(r.Context(), acctKey); err != nil {
+		slog.WarnContext(r.Context(), "login: reset throttle", "err", err)
 	}
 	if rehash {
 		if h, err := l.pw.Hash(r.Context(), password); err == nil {
@@ -182,11 +194,42 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 	l.finish(w, r, ar, se, "password")
 }
 
-func (l *Login) fail(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, tenantID, userID, email string) {
+func (l *Login) fail(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, tenantID, userID, email, acctKey, ipKey string) {
 	l.result("failed")
+	if _, err := l.st.ThrottleFail(r.Context(), acctKey, authn.ThrottleWindow, authn.AccountDelay); err != nil {
+		slog.ErrorContext(r.Context(), "login: count failure", "err", err)
+	}
+	if _, err := l.st.ThrottleFail(r.Context(), ipKey, authn.ThrottleWindow, authn.AddressDelay); err != nil {
+		slog.ErrorContext(r.Context(), "login: count failure", "err", err)
+	}
 	l.audit.Record(r.Context(), &store.AuditEvent{TenantID: tenantID, Event: "login.password", Result: "failed",
 		SubjectID: userID, ClientID: c.Row().ID})
 	l.renderForm(w, r, http.StatusUnauthorized, ar, c, email, errWrongCredentials)
+}
+
+// throttled returns how long this account (from this address) or this address must wait.
+func (l *Login) throttled(r *http.Request, keys ...string) time.Duration {
+	until, err := l.st.ThrottleBlockedUntil(r.Context(), keys...)
+	if err != nil {
+		slog.ErrorContext(r.Context(), "login: read throttle", "err", err)
+		return 0
+	}
+	return time.Unix(until, 0).Sub(l.now())
+}
+
+// plainDuration says a wait the way a person would.
+func plainDuration(d time.Duration) string {
+	s := int((d + time.Second - 1) / time.Second)
+	switch {
+	case s <= 1:
+		return "a second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	case s < 120:
+		return "a minute"
+	default:
+		return fmt.Sprintf("%d minutes", (s+59)/60)
+	}
 }
 
 // startSession replaces any session this browser had with a new one (a new id and cookie on

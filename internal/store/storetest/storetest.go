@@ -544,3 +544,54 @@ func testConsents(t *testing.T, st *store.Store) {
 		t.Error("revoked consent still covers")
 	}
 }
+
+func testThrottle(t *testing.T, st *store.Store) {
+	delay := func(n int) time.Duration {
+		if n < 3 {
+			return 0
+		}
+		return time.Duration(n) * time.Minute
+	}
+	for i := 1; i <= 2; i++ {
+		s, err := st.ThrottleFail(ctx, "acct:a|ip:1", time.Hour, delay)
+		if err != nil || s.Failures != i || s.BlockedUntil != 0 {
+			t.Fatalf("failure %d: %+v %v", i, s, err)
+		}
+	}
+	s, _ := st.ThrottleFail(ctx, "acct:a|ip:1", time.Hour, delay)
+	if s.Failures != 3 || s.BlockedUntil < time.Now().Add(170*time.Second).Unix() {
+		t.Fatalf("third failure must block ~3 min: %+v", s)
+	}
+	if until, _ := st.ThrottleBlockedUntil(ctx, "ip:1", "acct:a|ip:1"); until != s.BlockedUntil {
+		t.Errorf("blocked until %d, want %d", until, s.BlockedUntil)
+	}
+	// Parallel failures are all counted (one atomic statement each).
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := st.ThrottleFail(ctx, "ip:2", time.Hour, delay); !isBusy(err) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if s, _ := st.ThrottleFail(ctx, "ip:2", time.Hour, delay); s.Failures != 11 {
+		t.Errorf("parallel failures counted %d, want 11", s.Failures)
+	}
+	// Old failures start again from one.
+	st.SetClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
+	if s, _ := st.ThrottleFail(ctx, "acct:a|ip:1", time.Hour, delay); s.Failures != 1 {
+		t.Errorf("after the window: %d failures", s.Failures)
+	}
+	st.SetClock(time.Now)
+	if err := st.ThrottleReset(ctx, "acct:a|ip:1"); err != nil {
+		t.Fatal(err)
+	}
+	if until, _ := st.ThrottleBlockedUntil(ctx, "acct:a|ip:1"); until != 0 {
+		t.Errorf("reset key still blocked until %d", until)
+	}
+}
