@@ -227,7 +227,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	case *refreshRequest:
 		next.AuthTime, next.AMR, next.ACR = r.row.AuthTime, r.row.AMR, r.row.ACR
 		next.Scopes = r.row.Scopes // the family keeps its original grant; narrowed scopes apply to this access token only
-		err := s.st.RotateRefreshToken(ctx, r.row.ID, next, at, s.opts.RefreshIdleTTL)
+		err := s.st.RotateRefreshToken(ctx, r.row, next, at, s.opts.RefreshIdleTTL)
 		if errors.Is(err, store.ErrReplayed) {
 			s.audit(ctx, &store.AuditEvent{TenantID: r.row.TenantID, Event: "token.refresh_replayed", Result: "refused",
 				SubjectID: r.row.UserID, ClientID: r.row.ClientID, Detail: "refresh token reused; family revoked"})

@@ -35,7 +35,7 @@ import (
 
 // env is one running node with a tenant in it.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	node   *server.Server
 	ts     *httptest.Server
 	issuer string
@@ -45,7 +45,7 @@ type env struct {
 }
 
 // newEnv starts a node on the backend; mod may change its options.
-func newEnv(t *testing.T, b storetest.Backend, mod func(*server.Options)) *env {
+func newEnv(t testing.TB, b storetest.Backend, mod func(*server.Options)) *env {
 	t.Helper()
 	st := b.Open(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -153,14 +153,14 @@ func (e *env) rp(clientID, secret string, scopes ...string) *rp {
 // browser is a cookie-keeping HTTP client that stops at the RP's redirect URI, as a browser
 // would hand control back to the application there.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	c      *http.Client
 	last   *url.URL // where the browser was sent back to the RP
 	status int
 	body   string
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	b := &browser{t: t}
 	b.c = &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {

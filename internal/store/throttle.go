@@ -11,12 +11,16 @@ type ThrottleState struct {
 	BlockedUntil int64
 }
 
-// ThrottleBlockedUntil returns the latest moment until which any of keys is blocked (0 when none).
-func (s *Store) ThrottleBlockedUntil(ctx context.Context, keys ...string) (int64, error) {
-	var until int64
-	err := s.db.WithContext(ctx).Raw("SELECT COALESCE(MAX(blocked_until), 0) FROM login_throttle WHERE key IN ?", keys).
-		Scan(&until).Error
-	return until, err
+// ThrottleBlockedUntil returns the latest moment until which any of keys is blocked (0 when
+// none), and whether any failures are recorded under them at all.
+func (s *Store) ThrottleBlockedUntil(ctx context.Context, keys ...string) (until int64, any bool, err error) {
+	var row struct {
+		Until int64
+		N     int64
+	}
+	err = s.db.WithContext(ctx).Raw("SELECT COALESCE(MAX(blocked_until), 0) AS until, COUNT(*) AS n FROM login_throttle WHERE key IN ?", keys).
+		Scan(&row).Error
+	return row.Until, row.N > 0, err
 }
 
 // ThrottleFail counts one failure under key, atomically across nodes (failures older than

@@ -68,20 +68,15 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*RefreshTo
 	return &rt, nil
 }
 
-// RotateRefreshToken spends the link oldID and adds next to its family, with the access token
-// issued alongside, in one transaction. If oldID was spent concurrently by another request, the
-// family is revoked (the token was copied) and ErrReplayed returned.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *RefreshToken, at *AccessToken, idle time.Duration) error {
+// RotateRefreshToken spends the link old (as read by RefreshTokenByHash) and adds next to its
+// family, with the access token issued alongside, in one transaction. If old was spent
+// concurrently by another request, the family is revoked (the token was copied) and ErrReplayed
+// returned.
+func (s *Store) RotateRefreshToken(ctx context.Context, old *RefreshToken, next *RefreshToken, at *AccessToken, idle time.Duration) error {
 	now := s.unix()
 	var replay bool
-	var family string
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		var old RefreshToken
-		if err := tx.Where("id = ?", oldID).First(&old).Error; err != nil {
-			return notFound(err)
-		}
-		family = old.FamilyID
-		res := tx.Model(&RefreshToken{}).Where("id = ? AND rotated_at IS NULL AND revoked_at IS NULL", oldID).
+		res := tx.Model(&RefreshToken{}).Where("id = ? AND rotated_at IS NULL AND revoked_at IS NULL", old.ID).
 			Update("rotated_at", now)
 		if res.Error != nil {
 			return res.Error
@@ -106,7 +101,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, next *Refr
 		return err
 	}
 	if replay {
-		if err := s.RevokeFamily(ctx, family); err != nil {
+		if err := s.RevokeFamily(ctx, old.FamilyID); err != nil {
 			return err
 		}
 		return ErrReplayed

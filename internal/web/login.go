@@ -149,7 +149,8 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	tenantID := c.Row().TenantID
 	acctKey, ipKey := authn.ThrottleKeys(tenantID, email, audit.RequestFrom(r.Context()).IP)
-	if wait := l.throttled(r, acctKey, ipKey); wait > 0 {
+	wait, hadFailures := l.throttled(r, acctKey, ipKey)
+	if wait > 0 {
 		// Refused before the password is even checked, so waiting out the delay is the only way on.
 		l.result("throttled")
 		l.renderForm(w, r, http.StatusTooManyRequests, ar, c, email, fmt.Sprintf(
@@ -175,8 +176,10 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, ar, c, tenantID, u.ID, email, acctKey, ipKey)
 		return
 	}
-	if err := l.st.ThrottleReset(r.Context(), acctKey); err != nil {
-		slog.WarnContext(r.Context(), "login: reset throttle", "err", err)
+	if hadFailures {
+		if err := l.st.ThrottleReset(r.Context(), acctKey); err != nil {
+			slog.WarnContext(r.Context(), "login: reset throttle", "err", err)
+		}
 	}
 	if rehash {
 		if h, err := l.pw.Hash(r.Context(), password); err == nil {
@@ -207,14 +210,15 @@ func (l *Login) fail(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequ
 	l.renderForm(w, r, http.StatusUnauthorized, ar, c, email, errWrongCredentials)
 }
 
-// throttled returns how long this account (from this address) or this address must wait.
-func (l *Login) throttled(r *http.Request, keys ...string) time.Duration {
-	until, err := l.st.ThrottleBlockedUntil(r.Context(), keys...)
+// throttled returns how long this account (from this address) or this address must wait, and
+// whether any failures are on record (so a success only writes when there is something to reset).
+func (l *Login) throttled(r *http.Request, keys ...string) (time.Duration, bool) {
+	until, any, err := l.st.ThrottleBlockedUntil(r.Context(), keys...)
 	if err != nil {
 		slog.ErrorContext(r.Context(), "login: read throttle", "err", err)
-		return 0
+		return 0, false
 	}
-	return time.Unix(until, 0).Sub(l.now())
+	return time.Unix(until, 0).Sub(l.now()), any
 }
 
 // plainDuration says a wait the way a person would.

@@ -358,7 +358,7 @@ func testRefreshRotation(t *testing.T, st *store.Store) {
 	}
 	second := &store.RefreshToken{TokenHash: "h2", ClientID: "c1", TenantID: tn.ID, UserID: u.ID, AMR: got.AMR, ACR: got.ACR, AuthTime: got.AuthTime}
 	at2 := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, UserID: u.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
-	if err := st.RotateRefreshToken(ctx, got.ID, second, at2, time.Hour); err != nil {
+	if err := st.RotateRefreshToken(ctx, got, second, at2, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if second.FamilyID != first.FamilyID {
@@ -399,7 +399,7 @@ func testRefreshConcurrent(t *testing.T, st *store.Store) {
 			next := &store.RefreshToken{TokenHash: fmt.Sprintf("c-next-%d", i), ClientID: "c1", TenantID: tn.ID, UserID: u.ID}
 			at := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
 			for {
-				errs[i] = st.RotateRefreshToken(ctx, first.ID, next, at, time.Hour)
+				errs[i] = st.RotateRefreshToken(ctx, first, next, at, time.Hour)
 				if !isBusy(errs[i]) {
 					return
 				}
@@ -562,7 +562,7 @@ func testThrottle(t *testing.T, st *store.Store) {
 	if s.Failures != 3 || s.BlockedUntil < time.Now().Add(170*time.Second).Unix() {
 		t.Fatalf("third failure must block ~3 min: %+v", s)
 	}
-	if until, _ := st.ThrottleBlockedUntil(ctx, "ip:1", "acct:a|ip:1"); until != s.BlockedUntil {
+	if until, any, _ := st.ThrottleBlockedUntil(ctx, "ip:1", "acct:a|ip:1"); until != s.BlockedUntil || !any {
 		t.Errorf("blocked until %d, want %d", until, s.BlockedUntil)
 	}
 	// Parallel failures are all counted (one atomic statement each).
@@ -591,7 +591,7 @@ func testThrottle(t *testing.T, st *store.Store) {
 	if err := st.ThrottleReset(ctx, "acct:a|ip:1"); err != nil {
 		t.Fatal(err)
 	}
-	if until, _ := st.ThrottleBlockedUntil(ctx, "acct:a|ip:1"); until != 0 {
+	if until, any, _ := st.ThrottleBlockedUntil(ctx, "acct:a|ip:1"); until != 0 || any {
 		t.Errorf("reset key still blocked until %d", until)
 	}
 }
