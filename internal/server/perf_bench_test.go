@@ -141,3 +141,22 @@ func jsonField(body []byte, field string) string {
 	s = s[i+len(field)+4:]
 	return s[:strings.IndexByte(s, '"')]
 }
+
+// BenchmarkLoginOverhead is BenchmarkLoginHTTP with a negligible password hash (64 KiB, one
+// pass): what a login costs apart from argon2id, RP side included — an upper bound for the
+// server's share, to hold against BenchmarkArgon2Verify.
+func BenchmarkLoginOverhead(b *testing.B) {
+	perfEachBackend(b, func(b *testing.B, be storetest.Backend) {
+		e := newEnv(b, be, func(o *server.Options) { o.CacheTTL = 10 * time.Second })
+		id, sec := e.client(store.ClientWeb, nil)
+		e.user("pat@example.org", "correct horse battery")
+		r := e.rp(id, sec)
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := perfCPU()
+		for b.Loop() {
+			r.login(newBrowser(b), "pat@example.org", "correct horse battery")
+		}
+		perfReport(b, start)
+	})
+}
