@@ -48,6 +48,8 @@ Usage:
   tessera user create --tenant ID --email EMAIL [--name "FULL NAME"] [--phone NUMBER]
                       [--role patient|provider|staff|admin] [--practice ID] --password-stdin
   tessera keys rotate [--alg ES256|RS256|EdDSA]
+  tessera audit verify [--tenant ID]       (non-zero exit when a row was changed, removed or reordered)
+  tessera audit export [--tenant ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD]   (JSON lines)
   tessera healthcheck [--url http://127.0.0.1:8080/readyz]   (for container health checks)
 
 Every command accepts --config FILE and --database URL (or TESSERA_DATABASE_URL).
@@ -100,6 +102,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return userCreate(ctx, rest, stdin, stdout, stderr)
 	case "keys rotate":
 		return keysRotate(ctx, rest, stdout, stderr)
+	case "audit verify":
+		return auditVerify(ctx, rest, stdout, stderr)
+	case "audit export":
+		return auditExport(ctx, rest, stdout, stderr)
 	case "healthcheck ":
 		return healthcheck(ctx, rest, stderr)
 	}

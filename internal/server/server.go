@@ -90,7 +90,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, st: st, Audit: audit.New(st), Metrics: metrics.New(), mux: http.NewServeMux(),
+	s := &Server{opts: opts, st: st, Audit: audit.New(st, box.Hasher("audit-chain")), Metrics: metrics.New(), mux: http.NewServeMux(),
 		ips: clientip.New(opts.TrustedProxies), SecretHasher: ClientSecretHasher(box)}
 	s.Password = password.New(opts.Password, opts.MaxConcurrentHashes)
 	s.Keys = keys.NewManager(st, box, keys.Options{Grace: opts.KeyGrace, CacheTTL: opts.CacheTTL})

@@ -192,6 +192,9 @@ type AuditEvent struct {
 	UserAgent string
 	RequestID string
 	Detail    string
+	Seq       int64  // position in the tenant's chain, from 1, without gaps
+	PrevHash  string // the previous link's Hash ("" for the first)
+	Hash      string // keyed hash over PrevHash and this row
 }
 
 // NewID returns a fresh opaque identifier: 128 random bits, lower-case base32 without padding.

@@ -213,3 +213,9 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// ExecRaw runs one SQL statement as written. It exists for maintenance and for tests that must
+// tamper with rows (the audit chain's); application code uses the typed methods.
+func (s *Store) ExecRaw(ctx context.Context, query string, args ...any) error {
+	return s.db.WithContext(ctx).Exec(query, args...).Error
+}

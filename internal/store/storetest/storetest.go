@@ -488,7 +488,8 @@ func testSigningKeys(t *testing.T, st *store.Store) {
 
 func testAudit(t *testing.T, st *store.Store) {
 	for i, ev := range []string{"login.password", "login.password", "session.logout"} {
-		if err := st.AppendAudit(ctx, &store.AuditEvent{TenantID: "t1", Event: ev, Result: "ok", SubjectID: fmt.Sprint("u", i%2)}); err != nil {
+		chain := func(e *store.AuditEvent) string { return fmt.Sprint(e.PrevHash, "+", e.Seq) }
+		if err := st.AppendAudit(ctx, &store.AuditEvent{TenantID: "t1", Event: ev, Result: "ok", SubjectID: fmt.Sprint("u", i%2)}, chain); err != nil {
 			t.Fatal(err)
 		}
 	}
