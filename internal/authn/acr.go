@@ -30,13 +30,14 @@ const (
 	AMRMFA      = "mfa"
 )
 
-// ACRFor derives the acr that a set of amr values earns. It never claims more than was used.
+// ACRFor derives the acr that a set of amr values earns. It never claims more than was used. A
+// remembered device counts as a factor only because authn adds it only where the tenant says so.
 func ACRFor(amr []string) string {
 	factors := 0
 	phishingResistant := false
 	for _, m := range amr {
 		switch m {
-		case AMRPassword, AMROTP, AMRSMS, AMRPhone:
+		case AMRPassword, AMROTP, AMRSMS, AMRPhone, AMRRememberedDevice:
 			factors++
 		case AMRHardware, AMRSoftware:
 			factors++

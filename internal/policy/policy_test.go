@@ -1,0 +1,42 @@
+package policy
+
+import (
+	"testing"
+	"time"
+)
+
+func TestEnforcement(t *testing.T) {
+	march31 := time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC)
+	before, after := march31.Add(-time.Hour), march31.Add(time.Hour)
+	tests := []struct {
+		name                 string
+		t                    Tenant
+		now                  time.Time
+		enforced, deferrable bool
+	}{
+		{"optional", Tenant{MFAMode: MFAOptional}, after, false, false},
+		{"required now", Tenant{MFAMode: MFARequired}, before, true, false},
+		{"required from a date, before it", Tenant{MFAMode: MFARequired, EnforceFrom: march31}, before, false, true},
+		{"required from a date, after it", Tenant{MFAMode: MFARequired, EnforceFrom: march31}, after, true, false},
+		{"off", Tenant{MFAMode: MFAOff, EnforceFrom: march31}, after, false, false},
+	}
+	for _, tt := range tests {
+		if got := tt.t.Enforced(tt.now); got != tt.enforced {
+			t.Errorf("%s: Enforced = %v", tt.name, got)
+		}
+		if got := tt.t.Deferrable(tt.now); got != tt.deferrable {
+			t.Errorf("%s: Deferrable = %v", tt.name, got)
+		}
+	}
+}
+
+func TestRoles(t *testing.T) {
+	p := RoleFor("provider")
+	if p.Allows(SMS) || p.Allows(Email) || !p.Allows(TOTP) || !p.Allows(Passkey) || !p.MFARequired || p.MayDisableMFA {
+		t.Errorf("provider policy: %+v", p)
+	}
+	pt := RoleFor("patient")
+	if !pt.Allows(SMS) || !pt.Allows(Voice) || pt.MFARequired || !pt.MayDisableMFA {
+		t.Errorf("patient policy: %+v", pt)
+	}
+}
