@@ -47,6 +47,7 @@ Usage:
                         [--id-token-alg ES256|RS256|EdDSA] [--min-acr ACR]
   tessera user create --tenant ID --email EMAIL [--name "FULL NAME"] [--phone NUMBER]
                       [--role patient|provider|staff|admin] [--practice ID] --password-stdin
+  tessera user unlock --tenant ID --email EMAIL
   tessera keys rotate [--alg ES256|RS256|EdDSA]
   tessera audit verify [--tenant ID]       (non-zero exit when a row was changed, removed or reordered)
   tessera audit export [--tenant ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD]   (JSON lines)
@@ -100,6 +101,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return clientCreate(ctx, rest, stdout, stderr)
 	case "user create":
 		return userCreate(ctx, rest, stdin, stdout, stderr)
+	case "user unlock":
+		return userUnlock(ctx, rest, stdout, stderr)
 	case "keys rotate":
 		return keysRotate(ctx, rest, stdout, stderr)
 	case "audit verify":

@@ -47,3 +47,33 @@ func TestPasswordThrottle(t *testing.T) {
 		t.Fatal("sign-in after the wait failed")
 	}
 }
+
+// TestLockedAccount: a locked account cannot sign in; only the right password reveals why (so a
+// stranger learns nothing), and unlocking restores access.
+func TestLockedAccount(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
+	id, sec := e.client(store.ClientWeb, nil)
+	u := e.user("pat@example.org", "correct horse battery")
+	for range 7 {
+		e.st.MFAFailure(e.ctx, u.ID, 7)
+	}
+	r := e.rp(id, sec)
+	br := newBrowser(t)
+	start, _ := r.authURL()
+	br.get(start)
+	br.submitLogin(e.issuer, "pat@example.org", "wrong guess")
+	if br.status != http.StatusUnauthorized || strings.Contains(br.body, "locked") {
+		t.Errorf("wrong password on a locked account must look like any wrong password: %d", br.status)
+	}
+	br.get(start)
+	br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+	if br.status != http.StatusForbidden || br.last != nil || !strings.Contains(br.body, "practice administrator") {
+		t.Fatalf("locked account: %d %v", br.status, br.last)
+	}
+	if _, err := e.st.Unlock(e.ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, idt := r.login(newBrowser(t), "pat@example.org", "correct horse battery"); idt.Subject != u.ID {
+		t.Fatal("sign-in after unlock failed")
+	}
+}

@@ -68,8 +68,10 @@ type User struct {
 	PasswordHash  string
 	Locale        string
 	Disabled      bool
-	CreatedAt     int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt     int64 `gorm:"autoUpdateTime:false"`
+	MFAFailures   int    `gorm:"column:mfa_failures"`
+	LockedAt      *int64 // set by the seventh wrong code; only an administrator clears it
+	CreatedAt     int64  `gorm:"autoCreateTime:false"`
+	UpdatedAt     int64  `gorm:"autoUpdateTime:false"`
 }
 
 // Client is a relying party registered with a tenant.

@@ -176,6 +176,16 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, ar, c, tenantID, u.ID, email, acctKey, ipKey)
 		return
 	}
+	if u.LockedAt != nil {
+		// Only after the right password, so the page never tells a stranger the account exists.
+		l.result("locked")
+		l.audit.Record(r.Context(), &store.AuditEvent{TenantID: tenantID, Event: "login.password", Result: "locked",
+			SubjectID: u.ID, ClientID: c.Row().ID})
+		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"Title": "Your account is locked",
+			"Message": "Your account was locked after too many wrong codes, to keep your health information safe. " +
+				"Please contact your practice administrator to unlock it."})
+		return
+	}
 	if hadFailures {
 		if err := l.st.ThrottleReset(r.Context(), acctKey); err != nil {
 			slog.WarnContext(r.Context(), "login: reset throttle", "err", err)

@@ -596,3 +596,65 @@ func testThrottle(t *testing.T, st *store.Store) {
 		t.Errorf("reset key still blocked until %d", until)
 	}
 }
+
+func testLockout(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "L")
+	u := mustUser(t, st, tn.ID, "l@example.org")
+	for i := 1; i <= 3; i++ {
+		if n, locked, err := st.MFAFailure(ctx, u.ID, 7); n != i || locked || err != nil {
+			t.Fatalf("failure %d: %d %v %v", i, n, locked, err)
+		}
+	}
+	if err := st.MFASuccess(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 7; i++ {
+		n, locked, _ := st.MFAFailure(ctx, u.ID, 7)
+		if n != i || locked != (i == 7) {
+			t.Fatalf("after a success, failure %d: count %d locked %v", i, n, locked)
+		}
+	}
+	// Locked: more failures change nothing, a success does not unlock.
+	if n, locked, _ := st.MFAFailure(ctx, u.ID, 7); n != 7 || !locked {
+		t.Errorf("an 8th failure: %d %v", n, locked)
+	}
+	st.MFASuccess(ctx, u.ID)
+	if got, _ := st.UserByID(ctx, u.ID); got.LockedAt == nil || got.MFAFailures != 7 {
+		t.Errorf("a success unlocked the account: %+v", got)
+	}
+	if was, err := st.Unlock(ctx, u.ID); !was || err != nil {
+		t.Fatalf("unlock: %v %v", was, err)
+	}
+	if got, _ := st.UserByID(ctx, u.ID); got.LockedAt != nil || got.MFAFailures != 0 {
+		t.Errorf("after unlock: %+v", got)
+	}
+	if was, _ := st.Unlock(ctx, u.ID); was {
+		t.Error("unlocking an unlocked account reports it was locked")
+	}
+}
+
+// testLockoutConcurrent: 50 parallel wrong answers count exactly to the limit, never past it.
+func testLockoutConcurrent(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "LC")
+	u := mustUser(t, st, tn.ID, "lc@example.org")
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, _, err := st.MFAFailure(ctx, u.ID, 7); !isBusy(err) {
+					if err != nil {
+						t.Error(err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got, _ := st.UserByID(ctx, u.ID)
+	if got.MFAFailures != 7 || got.LockedAt == nil {
+		t.Errorf("after 50 parallel failures: count %d, locked %v; want exactly 7 and locked", got.MFAFailures, got.LockedAt != nil)
+	}
+}
