@@ -59,10 +59,19 @@ func Open(driver, dsn string) (*Store, error) {
 				return nil, fmt.Errorf("store: create the database directory: %w", err)
 			}
 		}
+		// Switching a new file to WAL needs a lock that the busy timeout does not cover, so
+		// processes opening the same file at once take turns.
+		unlock := func() {}
+		if dsn != "" && dsn != ":memory:" {
+			if unlock, err = lockFile(dsn + ".migrate-lock"); err != nil {
+				return nil, fmt.Errorf("store: lock the database file: %w", err)
+			}
+		}
 		db, err = gorm.Open(sqlite.Open(sqliteDSN(dsn)), cfg)
 		if err == nil {
 			err = prepareSQLite(db, dsn)
 		}
+		unlock()
 	case "postgres":
 		db, err = gorm.Open(postgres.Open(dsn), cfg)
 		if err == nil {
