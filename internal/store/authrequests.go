@@ -76,6 +76,11 @@ func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string) (*AuthReque
 		if res.RowsAffected == 1 {
 			return nil
 		}
+		// Read again: a concurrent redemption may have committed after our first read, and that
+		// is a replay, not an expired code.
+		if err := tx.Where("id = ?", ar.ID).First(&ar).Error; err != nil {
+			return notFound(err)
+		}
 		if ar.CodeUsedAt == nil {
 			return ErrNotFound // expired, never used
 		}
