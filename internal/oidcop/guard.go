@@ -69,18 +69,18 @@ func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag, cach
 func (p *Provider) guardAuthorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
-			p.opts.ErrorPage(w, r, http.StatusBadRequest, "The sign-in request could not be read.")
+			p.opts.ErrorPage(w, r, http.StatusBadRequest, "error.bad_request")
 			return
 		}
 		f := r.Form
 		c, err := p.storage.client(r.Context(), f.Get("client_id"))
 		if err != nil || len(f["client_id"]) != 1 {
-			p.opts.ErrorPage(w, r, http.StatusBadRequest, "The application that sent you here is not registered with this sign-in service.")
+			p.opts.ErrorPage(w, r, http.StatusBadRequest, "error.unknown_client")
 			return
 		}
 		redirect := f.Get("redirect_uri")
 		if len(f["redirect_uri"]) != 1 || !c.redirectAllowed(redirect) {
-			p.opts.ErrorPage(w, r, http.StatusBadRequest, "The application sent you here with an address this sign-in service does not know, so it cannot send you back.")
+			p.opts.ErrorPage(w, r, http.StatusBadRequest, "error.bad_redirect")
 			return
 		}
 		state := f.Get("state")
@@ -127,8 +127,7 @@ func (p *Provider) guardCallback(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ar, err := p.storage.AuthRequest(r.Context(), r.URL.Query().Get("id"))
 		if err != nil || !ar.Done() || p.opts.BrowserSession == nil || p.opts.BrowserSession(r) != ar.Row.SessionID {
-			p.opts.ErrorPage(w, r, http.StatusBadRequest,
-				"This sign-in cannot be finished in this browser. Go back to the application and choose “Sign in” again.")
+			p.opts.ErrorPage(w, r, http.StatusBadRequest, "error.callback")
 			return
 		}
 		rec := &recorder{header: http.Header{}}
@@ -291,7 +290,7 @@ func (p *Provider) guardEndSession(next http.Handler) http.Handler {
 			p.opts.OnLogout(w, r)
 		}
 		if rec.status >= 400 {
-			p.opts.ErrorPage(w, r, http.StatusBadRequest, "The sign-out request was not valid. You may close this window.")
+			p.opts.ErrorPage(w, r, http.StatusBadRequest, "error.logout")
 			return
 		}
 		rec.flush(w)

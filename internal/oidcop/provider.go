@@ -39,9 +39,9 @@ type Options struct {
 	RefreshHasher  Hasher
 	SecretHasher   Hasher
 	Audit          func(ctx context.Context, e *store.AuditEvent)
-	ErrorPage      func(w http.ResponseWriter, r *http.Request, status int, problem string)
-	OnLogout       func(w http.ResponseWriter, r *http.Request) // clears the browser's SSO session
-	BrowserSession func(r *http.Request) string                 // the id of this browser's SSO session, or ""
+	ErrorPage      func(w http.ResponseWriter, r *http.Request, status int, messageID string) // messageID: an i18n catalog id
+	OnLogout       func(w http.ResponseWriter, r *http.Request)                               // clears the browser's SSO session
+	BrowserSession func(r *http.Request) string                                               // the id of this browser's SSO session, or ""
 }
 
 // Provider is the OpenID Provider: the protocol library over our storage, behind our guards.

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"golang.org/x/crypto/hkdf"
-	"golang.org/x/text/language"
 
 	tessera "github.com/tessera-health/tessera"
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/clientip"
 	"github.com/tessera-health/tessera/internal/delivery"
+	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/keys"
 	"github.com/tessera-health/tessera/internal/metrics"
 	"github.com/tessera-health/tessera/internal/oidcop"
@@ -97,14 +97,18 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	if err := s.Keys.Ensure(ctx); err != nil {
 		return nil, err
 	}
-	if s.Pages, err = web.LoadPages(tessera.Templates()); err != nil {
-		return nil, fmt.Errorf("server: templates: %w", err)
-	}
 	u, err := url.Parse(opts.Issuer)
 	if err != nil {
 		return nil, err
 	}
 	secure := u.Scheme == "https"
+	catalog, err := i18n.Load()
+	if err != nil {
+		return nil, err
+	}
+	if s.Pages, err = web.LoadPages(tessera.Templates(), catalog, secure); err != nil {
+		return nil, fmt.Errorf("server: templates: %w", err)
+	}
 	cookies := web.Cookies{Secure: secure}
 	sessions := box.Hasher("sso-session")
 	s.Login = web.NewLogin(st, nil, s.Password, sessions, s.Audit, s.Pages, cookies,
@@ -116,7 +120,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 		AccessTokenTTL: opts.AccessTokenTTL, IDTokenTTL: opts.IDTokenTTL, RefreshTTL: opts.RefreshTTL,
 		RefreshIdleTTL: opts.RefreshIdleTTL, CodeTTL: opts.CodeTTL, AuthRequestTTL: opts.AuthRequestTTL,
 		CacheTTL: opts.CacheTTL, CryptoKey: deriveKey(opts.SecretKey, "oidc-code-encryption"),
-		UILocales:  []language.Tag{language.English},
+		UILocales:  i18n.Supported,
 		CodeHasher: box.Hasher("auth-code"), RefreshHasher: box.Hasher("refresh-token"), SecretHasher: s.SecretHasher,
 		Audit:          s.Audit.Record,
 		ErrorPage:      func(w http.ResponseWriter, r *http.Request, status int, msg string) { s.Pages.Error(w, r, status, msg) },

@@ -3,9 +3,10 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/authn"
+	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/oidcop"
 	"github.com/tessera-health/tessera/internal/store"
 )
@@ -69,17 +71,17 @@ func (l *Login) load(w http.ResponseWriter, r *http.Request, id string) (*oidcop
 	ar, err := l.op.Storage().AuthRequest(r.Context(), id)
 	if err != nil {
 		l.pages.Error(w, r, http.StatusBadRequest,
-			"This sign-in page has expired or is not valid. Go back to the application and choose “Sign in” again.")
+			"error.expired")
 		return nil, nil, false
 	}
 	if ar.Done() {
 		l.pages.Error(w, r, http.StatusBadRequest,
-			"This sign-in was already completed. Go back to the application and choose “Sign in” again.")
+			"error.completed")
 		return nil, nil, false
 	}
 	c, err := l.op.Client(r.Context(), ar.GetClientID())
 	if err != nil {
-		l.pages.Error(w, r, http.StatusBadRequest, "The application you came from is no longer registered.")
+		l.pages.Error(w, r, http.StatusBadRequest, "error.client_gone")
 		return nil, nil, false
 	}
 	return ar, c, true
@@ -89,7 +91,7 @@ func (l *Login) load(w http.ResponseWriter, r *http.Request, id string) (*oidcop
 func (l *Login) loadForm(w http.ResponseWriter, r *http.Request) (*oidcop.AuthRequest, *oidcop.Client, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		l.pages.Error(w, r, http.StatusBadRequest, "The form could not be read. Please try again.")
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 		return nil, nil, false
 	}
 	return l.load(w, r, r.PostForm.Get("authRequestID"))
@@ -117,19 +119,24 @@ func (l *Login) show(w http.ResponseWriter, r *http.Request) {
 		l.op.RedirectError(w, r, ar, "login_required", "the user is not signed in")
 		return
 	}
-	l.renderForm(w, r, http.StatusOK, ar, c, ar.Params.LoginHint, "")
+	l.renderForm(w, r, http.StatusOK, ar, c, ar.Params.LoginHint, nil)
 }
 
-func (l *Login) renderForm(w http.ResponseWriter, r *http.Request, status int, ar *oidcop.AuthRequest, c *oidcop.Client, email, problem string) {
-	l.pages.Render(w, r, status, "login", map[string]any{
-		"Title": "Sign in", "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
-		"CSRF": l.cookies.CSRFToken(w, r), "Email": email, "Error": problem,
-	})
+func (l *Login) renderForm(w http.ResponseWriter, r *http.Request, status int, ar *oidcop.AuthRequest, c *oidcop.Client, email string, problem *i18n.Msg) {
+	data := map[string]any{
+		"TitleID": "login.title", "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
+		"CSRF": l.cookies.CSRFToken(w, r), "Email": email, "UILocales": ar.Params.UILocales,
+		"SwitchURL": "/login?authRequestID=" + url.QueryEscape(ar.GetID()),
+	}
+	if problem != nil {
+		data["Error"] = problem
+	}
+	l.pages.Render(w, r, status, "login", data)
 }
 
 // errWrongCredentials is the one message for an unknown email, a wrong password and a disabled
 // account, so the page never tells who has an account.
-const errWrongCredentials = "The email address or password is not right. Check them and try again."
+var errWrongCredentials = &i18n.Msg{ID: "login.wrong"}
 
 func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 	ar, c, ok := l.loadForm(w, r)
@@ -137,14 +144,13 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !l.cookies.CheckCSRF(r) {
-		l.renderForm(w, r, http.StatusForbidden, ar, c, "",
-			"For your safety this page timed out. Please enter your email address and password again.")
+		l.renderForm(w, r, http.StatusForbidden, ar, c, "", &i18n.Msg{ID: "login.csrf"})
 		return
 	}
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	password := r.PostForm.Get("password")
 	if email == "" || password == "" {
-		l.renderForm(w, r, http.StatusBadRequest, ar, c, email, "Enter your email address and your password.")
+		l.renderForm(w, r, http.StatusBadRequest, ar, c, email, &i18n.Msg{ID: "login.missing"})
 		return
 	}
 	tenantID := c.Row().TenantID
@@ -153,14 +159,15 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 	if wait > 0 {
 		// Refused before the password is even checked, so waiting out the delay is the only way on.
 		l.result("throttled")
-		l.renderForm(w, r, http.StatusTooManyRequests, ar, c, email, fmt.Sprintf(
-			"Too many sign-in attempts. Wait %s, then try again. If you forgot your password, contact your practice.", plainDuration(wait)))
+		loc := l.pages.Language(nil, r, ar.Params.UILocales, "")
+		l.renderForm(w, r, http.StatusTooManyRequests, ar, c, email,
+			&i18n.Msg{ID: "login.throttled", Data: map[string]any{"Wait": plainDuration(loc, wait)}})
 		return
 	}
 	u, err := l.st.UserByEmail(r.Context(), tenantID, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		slog.ErrorContext(r.Context(), "login: load user", "err", err)
-		l.pages.Error(w, r, http.StatusServiceUnavailable, "Sign-in is not available right now. Please try again in a few minutes.")
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
 	if err != nil || u.PasswordHash == "" {
@@ -181,9 +188,8 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 		l.result("locked")
 		l.audit.Record(r.Context(), &store.AuditEvent{TenantID: tenantID, Event: "login.password", Result: "locked",
 			SubjectID: u.ID, ClientID: c.Row().ID})
-		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"Title": "Your account is locked",
-			"Message": "Your account was locked after too many wrong codes, to keep your health information safe. " +
-				"Please contact your practice administrator to unlock it."})
+		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
+			"Message": &i18n.Msg{ID: "locked.body"}, "UILocales": ar.Params.UILocales, "UserLocale": u.Locale})
 		return
 	}
 	if hadFailures {
@@ -201,7 +207,7 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 	se, err := l.startSession(w, r, u, []string{authn.AMRPassword})
 	if err != nil {
 		slog.ErrorContext(r.Context(), "login: start session", "err", err)
-		l.pages.Error(w, r, http.StatusServiceUnavailable, "Sign-in is not available right now. Please try again in a few minutes.")
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
 	l.finish(w, r, ar, se, "password")
@@ -231,19 +237,13 @@ func (l *Login) throttled(r *http.Request, keys ...string) (time.Duration, bool)
 	return time.Unix(until, 0).Sub(l.now()), any
 }
 
-// plainDuration says a wait the way a person would.
-func plainDuration(d time.Duration) string {
+// plainDuration says a wait the way a person would, in their language.
+func plainDuration(loc *i18n.Localizer, d time.Duration) string {
 	s := int((d + time.Second - 1) / time.Second)
-	switch {
-	case s <= 1:
-		return "a second"
-	case s < 60:
-		return fmt.Sprintf("%d seconds", s)
-	case s < 120:
-		return "a minute"
-	default:
-		return fmt.Sprintf("%d minutes", (s+59)/60)
+	if s < 60 {
+		return loc.N("wait.second", max(s, 1))
 	}
+	return loc.N("wait.minute", (s+59)/60)
 }
 
 // startSession replaces any session this browser had with a new one (a new id and cookie on
@@ -294,8 +294,9 @@ func (l *Login) finish(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRe
 			return
 		}
 		l.pages.Render(w, r, http.StatusOK, "consent", map[string]any{
-			"Title": "Allow access", "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
-			"CSRF": l.cookies.CSRFToken(w, r), "Scopes": scopeWords(ar.GetScopes()),
+			"Title": c.Row().Name, "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
+			"CSRF": l.cookies.CSRFToken(w, r), "Scopes": scopeWords(ar.GetScopes()), "UILocales": ar.Params.UILocales,
+			"SwitchURL": "",
 		})
 		return
 	}
@@ -323,7 +324,7 @@ func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	se := l.currentSession(r, c.Row().TenantID)
 	if se == nil || !l.cookies.CheckCSRF(r) {
-		l.pages.Error(w, r, http.StatusForbidden, "For your safety this page timed out. Go back to the application and sign in again.")
+		l.pages.Error(w, r, http.StatusForbidden, "error.timeout")
 		return
 	}
 	if r.PostForm.Get("decision") != "allow" {
@@ -334,7 +335,7 @@ func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := l.st.GrantConsent(r.Context(), se.UserID, c.Row().ID, ar.GetScopes()); err != nil {
 		slog.ErrorContext(r.Context(), "consent: save", "err", err)
-		l.pages.Error(w, r, http.StatusServiceUnavailable, "Sign-in is not available right now. Please try again in a few minutes.")
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
 	l.audit.Record(r.Context(), &store.AuditEvent{TenantID: se.TenantID, Event: "consent.granted", Result: "ok",
@@ -342,19 +343,14 @@ func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
 	l.complete(w, r, ar, se, "consent")
 }
 
-// scopeWords says in plain words what each scope gives the application.
+// scopeWords returns the catalog ids that say in plain words what each scope gives the
+// application (an unknown scope shows as its own name).
 func scopeWords(scopes []string) []string {
-	words := map[string]string{
-		oidc.ScopeOpenID:        "Your account identifier, to know it is you",
-		oidc.ScopeProfile:       "Your name",
-		oidc.ScopeEmail:         "Your email address",
-		oidc.ScopePhone:         "Your phone number",
-		oidc.ScopeOfflineAccess: "Access while you are not using it, until you take it back",
-	}
+	known := []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess}
 	var out []string
 	for _, s := range scopes {
-		if w, ok := words[s]; ok {
-			out = append(out, w)
+		if slices.Contains(known, s) {
+			out = append(out, "scope."+s)
 		} else {
 			out = append(out, s)
 		}
@@ -368,7 +364,7 @@ func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *oidcop.Auth
 	amr := store.SplitList(se.AMR)
 	if err := l.op.Complete(ctx, ar, se.UserID, se.ID, time.Unix(se.AuthTime, 0), amr); err != nil {
 		l.pages.Error(w, r, http.StatusBadRequest,
-			"This sign-in page has expired. Go back to the application and choose “Sign in” again.")
+			"error.expired")
 		return
 	}
 	if how == "sso" {
@@ -399,7 +395,7 @@ func (l *Login) Logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (l *Login) signedOut(w http.ResponseWriter, r *http.Request) {
-	l.pages.Render(w, r, http.StatusOK, "signedout", map[string]any{"Title": "Signed out"})
+	l.pages.Render(w, r, http.StatusOK, "signedout", map[string]any{"TitleID": "signedout.title"})
 }
 
 func truncate(s string, n int) string {
