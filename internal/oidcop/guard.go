@@ -11,6 +11,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/tessera-health/tessera/internal/authn"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
@@ -19,6 +20,15 @@ import (
 // and OIDC Core require, whatever the library's defaults.
 
 type clientCtxKey struct{}
+
+// claimsACRKey carries the acr request of the `claims` parameter from the guard to
+// CreateAuthRequest (the library does not parse `claims`).
+type claimsACRKey struct{}
+
+type claimsACR struct {
+	values    []string
+	essential bool
+}
 
 // Handler returns the protocol endpoints. Discovery and JWKS are served from precomputed bytes
 // with ETags; the rest goes through the guards to the library.
@@ -115,7 +125,12 @@ func (p *Provider) guardAuthorize(next http.Handler) http.Handler {
 			fail("invalid_request", "only response_mode=query is supported")
 			return
 		}
-		next.ServeHTTP(w, r)
+		values, essential, err := authn.ParseClaimsACR(f.Get("claims"))
+		if err != nil {
+			fail("invalid_request", err.Error())
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsACRKey{}, claimsACR{values, essential})))
 	})
 }
 

@@ -149,7 +149,7 @@ func (p *Provider) buildDiscovery() error {
 		return err
 	}
 	m["authorization_response_iss_parameter_supported"] = true
-	m["claims_parameter_supported"] = false
+	m["claims_parameter_supported"] = true // acr requests are honoured; other requested claims follow the scopes
 	if b, err = json.Marshal(m); err != nil {
 		return err
 	}

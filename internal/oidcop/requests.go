@@ -23,6 +23,8 @@ type Params struct {
 	Prompt              []string `json:"prompt,omitempty"`
 	MaxAge              *uint    `json:"max_age,omitempty"`
 	ACRValues           []string `json:"acr_values,omitempty"`
+	ClaimsACR           []string `json:"claims_acr,omitempty"`    // acr values of the claims parameter
+	ACREssential        bool     `json:"acr_essential,omitempty"` // the claims parameter marked acr essential
 	LoginHint           string   `json:"login_hint,omitempty"`
 	HintSubject         string   `json:"hint_subject,omitempty"` // sub of a valid id_token_hint
 	UILocales           []string `json:"ui_locales,omitempty"`

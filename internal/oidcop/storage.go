@@ -128,6 +128,9 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, hi
 		Prompt: r.Prompt, MaxAge: r.MaxAge, ACRValues: r.ACRValues, LoginHint: r.LoginHint,
 		HintSubject: hintSubject,
 	}
+	if c, ok := ctx.Value(claimsACRKey{}).(claimsACR); ok {
+		p.ClaimsACR, p.ACREssential = c.values, c.essential
+	}
 	for _, t := range r.UILocales {
 		p.UILocales = append(p.UILocales, t.String())
 	}

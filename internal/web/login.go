@@ -107,7 +107,8 @@ func (l *Login) show(w http.ResponseWriter, r *http.Request) {
 		reuse := authn.Reuse{
 			Now: l.now(), AuthTime: time.Unix(se.AuthTime, 0), SessionACR: se.ACR, SessionUserID: se.UserID,
 			PromptLogin: ar.HasPrompt(oidc.PromptLogin), MaxAge: ar.Params.MaxAge, HintSubject: ar.Params.HintSubject,
-			RequiredACR: c.Row().MinACR,
+			// No RequiredACR yet: asking the password again cannot raise the acr. Step-up arrives
+			// with the second factors; until then finish answers an unmeetable floor.
 		}
 		if reuse.Allowed() {
 			l.finish(w, r, ar, se, "sso")
@@ -288,7 +289,21 @@ func (l *Login) currentSession(r *http.Request, tenantID string) *store.Session 
 // protocol callback, which redirects to the application with the code.
 func (l *Login) finish(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string) {
 	ctx := r.Context()
-	if c, err := l.op.Client(ctx, ar.GetClientID()); err == nil && l.needsConsent(r, ar, c, se.UserID) {
+	c, err := l.op.Client(ctx, ar.GetClientID())
+	if err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.client_gone")
+		return
+	}
+	// Never a lower acr than the RP insists on (an essential acr, the client's minimum).
+	req := authn.Require(ar.Params.ACRValues, ar.Params.ClaimsACR, ar.Params.ACREssential, c.Row().MinACR)
+	if req.Unmet(se.ACR) {
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "login.acr", Result: "unmet",
+			ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID, Detail: "required " + req.Floor + ", have " + se.ACR})
+		l.op.RedirectError(w, r, ar, "unmet_authentication_requirements",
+			"this sign-in cannot reach "+req.Floor)
+		return
+	}
+	if l.needsConsent(r, ar, c, se.UserID) {
 		if ar.HasPrompt(oidc.PromptNone) {
 			l.op.RedirectError(w, r, ar, "consent_required", "the user has not allowed this application")
 			return
