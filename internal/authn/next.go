@@ -96,7 +96,13 @@ func Next(s State) Step {
 		return Step{Kind: StepVerifyPhone}
 	}
 	if len(allowed) == 0 {
-		canDefer := s.Tenant.Deferrable(s.Now) && !s.Role.MFARequired && ACRRank(s.RequiredACR) < ACRRank(ACRMultiFactor)
+		// Nothing enrolled. Enrollment is forced by policy or by an RP that insists; a merely
+		// voluntary acr request gets the truthful best instead.
+		policyRequires := s.Role.MFARequired || s.Tenant.Enforced(s.Now) || s.Tenant.Deferrable(s.Now)
+		if !policyRequires && !s.ACREssential {
+			return done(s.AMR)
+		}
+		canDefer := s.Tenant.Deferrable(s.Now) && !s.Role.MFARequired && !s.ACREssential
 		if canDefer && s.Deferred {
 			return done(s.AMR)
 		}

@@ -62,6 +62,10 @@ func TestNext(t *testing.T) {
 			Step{Kind: StepChallenge, Factors: []string{policy.TOTP}}},
 		{"only a passkey, window passed: enroll another factor", State{Now: now, Tenant: required, Role: patient, AMR: []string{AMRHardware, AMRUser}, Enrolled: []Factor{{Kind: policy.Passkey}}, LastOtherMFA: now.AddDate(0, 0, -91)},
 			Step{Kind: StepEnroll, Factors: []string{policy.TOTP, policy.SMS, policy.Voice, policy.Email}}},
+		{"voluntary mfa, nothing enrolled: the truthful best", State{Tenant: optional, Role: patient, AMR: pwd, RequiredACR: ACRMultiFactor},
+			Step{Kind: StepDone, ACR: ACRSingleFactor, AMR: pwd}},
+		{"essential mfa, nothing enrolled: enroll, no deferral", State{Tenant: later, Role: patient, AMR: pwd, RequiredACR: ACRMultiFactor, ACREssential: true},
+			Step{Kind: StepEnroll, Factors: []string{policy.TOTP, policy.SMS, policy.Voice, policy.Email, policy.Passkey}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,8 +39,23 @@ func TestACRRequirements(t *testing.T) {
 			t.Errorf("%s: %v (%d)", name, br.last, br.status)
 		}
 	}
-	unmet("essential acr in claims", r, oauth2.SetAuthURLParam("claims", `{"id_token":{"acr":{"essential":true,"values":["urn:tessera:acr:mfa"]}}}`))
-	unmet("client minimum", e.rp(ehr, ehrSec))
+	unmet("essential phishing-resistant acr without a passkey", r, oauth2.SetAuthURLParam("claims", `{"id_token":{"acr":{"essential":true,"values":["phr"]}}}`))
+
+	// An essential mfa (a client minimum, or the claims parameter) for someone with no second
+	// factor: they are asked to set one up — never handed a one-factor token.
+	for name, rp := range map[string]*rp{"client minimum": e.rp(ehr, ehrSec), "essential claims": r} {
+		br := newBrowser(t)
+		var opts []oauth2.AuthCodeOption
+		if name == "essential claims" {
+			opts = append(opts, oauth2.SetAuthURLParam("claims", `{"id_token":{"acr":{"essential":true,"values":["urn:tessera:acr:mfa"]}}}`))
+		}
+		u, _ := rp.authURL(opts...)
+		br.get(u)
+		br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+		if br.last != nil || !strings.Contains(br.body, `action="/mfa/enroll"`) || strings.Contains(br.body, "Remind me later") {
+			t.Errorf("%s: want the enrollment page without deferral, got %d %v", name, br.status, br.last)
+		}
+	}
 
 	q := url.Values{"client_id": {id}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"},
 		"state": {"s1"}, "claims": {"{not json"}}

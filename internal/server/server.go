@@ -18,6 +18,7 @@ import (
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/clientip"
 	"github.com/tessera-health/tessera/internal/delivery"
+	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/keys"
 	"github.com/tessera-health/tessera/internal/metrics"
@@ -114,6 +115,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	s.Login = web.NewLogin(st, nil, s.Password, sessions, s.Audit, s.Pages, cookies,
 		web.LoginOptions{SSOTTL: opts.SSOTTL, IdleTTL: opts.IdleTTL})
 	s.Login.OnResult = s.Metrics.Login
+	s.Login.TOTP = totp.New(st, box)
 
 	s.Provider, err = oidcop.New(st, s.Keys, oidcop.Options{
 		Issuer: opts.Issuer, LoginURL: opts.Issuer + "/login", SignedOutURL: opts.Issuer + "/logged-out",
@@ -170,6 +172,7 @@ func (s *Server) routes() {
 	s.mux.Handle("/login", guarded)
 	s.mux.Handle("/logged-out", guarded)
 	s.mux.Handle("/consent", guarded)
+	s.mux.Handle("/mfa/", guarded)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(tessera.Static())))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.ready)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/authn"
+	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/oidcop"
 	"github.com/tessera-health/tessera/internal/store"
@@ -45,6 +46,8 @@ type Login struct {
 	now      func() time.Time
 	// OnResult counts logins by result (metrics); may be nil.
 	OnResult func(result string)
+	// TOTP is the authenticator-app factor; nil leaves sign-in at the password.
+	TOTP *totp.TOTP
 }
 
 // NewLogin wires the sign-in pages.
@@ -63,6 +66,9 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", l.show)
 	mux.HandleFunc("POST /login", l.submit)
 	mux.HandleFunc("POST /consent", l.consent)
+	mux.HandleFunc("POST /mfa/verify", l.verifyCode)
+	mux.HandleFunc("POST /mfa/enroll", l.enroll)
+	mux.HandleFunc("POST /mfa/defer", l.deferEnrollment)
 	mux.HandleFunc("GET /logged-out", l.signedOut)
 }
 
@@ -285,39 +291,6 @@ func (l *Login) currentSession(r *http.Request, tenantID string) *store.Session 
 	return nil
 }
 
-// finish completes the auth request from the session and sends the browser back to the
-// protocol callback, which redirects to the application with the code.
-func (l *Login) finish(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string) {
-	ctx := r.Context()
-	c, err := l.op.Client(ctx, ar.GetClientID())
-	if err != nil {
-		l.pages.Error(w, r, http.StatusBadRequest, "error.client_gone")
-		return
-	}
-	// Never a lower acr than the RP insists on (an essential acr, the client's minimum).
-	req := authn.Require(ar.Params.ACRValues, ar.Params.ClaimsACR, ar.Params.ACREssential, c.Row().MinACR)
-	if req.Unmet(se.ACR) {
-		l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "login.acr", Result: "unmet",
-			ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID, Detail: "required " + req.Floor + ", have " + se.ACR})
-		l.op.RedirectError(w, r, ar, "unmet_authentication_requirements",
-			"this sign-in cannot reach "+req.Floor)
-		return
-	}
-	if l.needsConsent(r, ar, c, se.UserID) {
-		if ar.HasPrompt(oidc.PromptNone) {
-			l.op.RedirectError(w, r, ar, "consent_required", "the user has not allowed this application")
-			return
-		}
-		l.pages.Render(w, r, http.StatusOK, "consent", map[string]any{
-			"Title": c.Row().Name, "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
-			"CSRF": l.cookies.CSRFToken(w, r), "Scopes": scopeWords(ar.GetScopes()), "UILocales": ar.Params.UILocales,
-			"SwitchURL": "",
-		})
-		return
-	}
-	l.complete(w, r, ar, se, how)
-}
-
 // needsConsent: the tenant's own applications never ask; a third-party application asks until
 // the person has allowed every scope it requests, and whenever it sends prompt=consent.
 func (l *Login) needsConsent(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, userID string) bool {
@@ -355,7 +328,7 @@ func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	l.audit.Record(r.Context(), &store.AuditEvent{TenantID: se.TenantID, Event: "consent.granted", Result: "ok",
 		ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID, Detail: strings.Join(ar.GetScopes(), " ")})
-	l.complete(w, r, ar, se, "consent")
+	l.complete(w, r, ar, se, store.SplitList(se.AMR), "consent")
 }
 
 // scopeWords returns the catalog ids that say in plain words what each scope gives the
@@ -374,9 +347,8 @@ func scopeWords(scopes []string) []string {
 }
 
 // complete marks the auth request done and sends the browser to the protocol callback.
-func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string) {
+func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, amr []string, how string) {
 	ctx := r.Context()
-	amr := store.SplitList(se.AMR)
 	if err := l.op.Complete(ctx, ar, se.UserID, se.ID, time.Unix(se.AuthTime, 0), amr); err != nil {
 		l.pages.Error(w, r, http.StatusBadRequest,
 			"error.expired")

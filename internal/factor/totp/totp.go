@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"image/png"
+	"net/url"
 	"strings"
 	"time"
 
@@ -71,6 +72,25 @@ func (t *TOTP) Begin(ctx context.Context, u *store.User, tenantName string) (*En
 	if err := t.st.CreateFactor(ctx, f); err != nil {
 		return nil, err
 	}
+	return enrollment(f.ID, key)
+}
+
+// Show rebuilds the enrollment page's content for a pending factor (after a mistyped code the
+// person keeps the QR code they already scanned).
+func (t *TOTP) Show(f *store.Factor, u *store.User, tenantName string) (*Enrollment, error) {
+	secret, err := t.box.Open(f.SecretSealed, []byte(f.ID))
+	if err != nil {
+		return nil, fmt.Errorf("totp: %w", err)
+	}
+	v := url.Values{"secret": {string(secret)}, "issuer": {tenantName}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
+	key, err := otp.NewKeyFromURL((&url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + tenantName + ":" + u.Email, RawQuery: v.Encode()}).String())
+	if err != nil {
+		return nil, err
+	}
+	return enrollment(f.ID, key)
+}
+
+func enrollment(id string, key *otp.Key) (*Enrollment, error) {
 	img, err := key.Image(240, 240)
 	if err != nil {
 		return nil, err
@@ -79,7 +99,7 @@ func (t *TOTP) Begin(ctx context.Context, u *store.User, tenantName string) (*En
 	if err := png.Encode(&buf, img); err != nil {
 		return nil, err
 	}
-	return &Enrollment{FactorID: f.ID, URL: key.URL(), Key: Group(key.Secret()),
+	return &Enrollment{FactorID: id, URL: key.URL(), Key: Group(key.Secret()),
 		QRPNG: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
 }
 

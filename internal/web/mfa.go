@@ -1,0 +1,327 @@
+package web
+
+import (
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tessera-health/tessera/internal/authn"
+	"github.com/tessera-health/tessera/internal/factor"
+	"github.com/tessera-health/tessera/internal/factor/totp"
+	"github.com/tessera-health/tessera/internal/i18n"
+	"github.com/tessera-health/tessera/internal/oidcop"
+	"github.com/tessera-health/tessera/internal/policy"
+	"github.com/tessera-health/tessera/internal/store"
+)
+
+// The second step of a sign-in. After every action the page asks authn.Next what comes next;
+// nothing here decides policy. Only the authenticator app is wired so far; the other factors
+// (SMS, voice, email, backup codes, passkeys) plug into the same steps.
+
+// loginContext is what every step needs, loaded once per request.
+type loginContext struct {
+	ar     *oidcop.AuthRequest
+	client *oidcop.Client
+	se     *store.Session
+	user   *store.User
+	tenant *store.Tenant
+	req    authn.Requirement
+}
+
+func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, se *store.Session) (*loginContext, error) {
+	u, err := l.st.UserByID(r.Context(), se.UserID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := l.st.TenantByID(r.Context(), u.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	return &loginContext{ar: ar, client: c, se: se, user: u, tenant: t,
+		req: authn.Require(ar.Params.ACRValues, ar.Params.ClaimsACR, ar.Params.ACREssential, c.Row().MinACR)}, nil
+}
+
+// state gathers the facts Next decides from.
+func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.State, error) {
+	tp := policy.Defaults()
+	tp.MFAMode = lc.tenant.MFAMode
+	if lc.tenant.EnforceFrom != nil {
+		tp.EnforceFrom = time.Unix(*lc.tenant.EnforceFrom, 0)
+	}
+	factors, err := l.st.ActiveFactors(r.Context(), lc.user.ID)
+	if err != nil {
+		return authn.State{}, err
+	}
+	var enrolled []authn.Factor
+	for _, f := range factors {
+		if f.Kind == policy.TOTP { // the factors wired so far
+			enrolled = append(enrolled, authn.Factor{Kind: f.Kind, IsDefault: f.IsDefault})
+		}
+	}
+	return authn.State{
+		Now: l.now(), Tenant: tp, Role: policy.RoleFor(lc.user.Role), Locked: lc.user.LockedAt != nil,
+		Enrolled: enrolled, Deferred: deferred, AMR: store.SplitList(lc.se.AMR),
+		RequiredACR: lc.req.Target, ACREssential: lc.req.Floor != "" && lc.req.Floor == lc.req.Target,
+	}, nil
+}
+
+// finish takes a signed-in browser session to wherever the sign-in goes next.
+func (l *Login) finish(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string) {
+	l.proceed(w, r, ar, se, how, false)
+}
+
+func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string, deferred bool) {
+	ctx := r.Context()
+	c, err := l.op.Client(ctx, ar.GetClientID())
+	if err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.client_gone")
+		return
+	}
+	lc, err := l.context(r, ar, c, se)
+	if err != nil {
+		slog.ErrorContext(ctx, "login: load", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	s, err := l.state(r, lc, deferred)
+	if err != nil {
+		slog.ErrorContext(ctx, "login: state", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	step := authn.Next(s)
+	switch {
+	case step.Kind == authn.StepLocked:
+		l.renderLocked(w, r, lc)
+	case step.Kind == authn.StepChallenge && slices.Contains(step.Factors, policy.TOTP):
+		if ar.HasPrompt("none") {
+			l.op.RedirectError(w, r, ar, "interaction_required", "a second factor is needed")
+			return
+		}
+		l.renderChallenge(w, r, lc, http.StatusOK, nil)
+	case step.Kind == authn.StepEnroll && slices.Contains(step.Factors, policy.TOTP) && l.TOTP != nil:
+		if ar.HasPrompt("none") {
+			l.op.RedirectError(w, r, ar, "interaction_required", "the user must set up a second factor")
+			return
+		}
+		e, err := l.TOTP.Begin(ctx, lc.user, lc.tenant.Name)
+		if err != nil {
+			slog.ErrorContext(ctx, "login: begin enrollment", "err", err)
+			l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+			return
+		}
+		l.renderEnroll(w, r, lc, e, step.CanDefer, http.StatusOK, nil)
+	case step.Kind == authn.StepDone && !lc.req.Unmet(step.ACR):
+		if deferred {
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "mfa.deferred", Result: "ok",
+				ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID})
+		}
+		if l.needsConsent(r, ar, c, se.UserID) {
+			if ar.HasPrompt("none") {
+				l.op.RedirectError(w, r, ar, "consent_required", "the user has not allowed this application")
+				return
+			}
+			l.pages.Render(w, r, http.StatusOK, "consent", map[string]any{
+				"Title": c.Row().Name, "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
+				"CSRF": l.cookies.CSRFToken(w, r), "Scopes": scopeWords(ar.GetScopes()), "UILocales": ar.Params.UILocales,
+				"SwitchURL": "",
+			})
+			return
+		}
+		l.complete(w, r, ar, se, step.AMR, how)
+	default:
+		// Unmet, or a step whose factor is not wired yet: never hand out less than was insisted on.
+		if lc.req.Floor != "" || step.Kind == authn.StepUnmet {
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "login.acr", Result: "unmet",
+				ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID, Detail: "required " + lc.req.Floor + ", have " + se.ACR})
+			l.op.RedirectError(w, r, ar, "unmet_authentication_requirements", "this sign-in cannot reach the requested level")
+			return
+		}
+		l.complete(w, r, ar, se, store.SplitList(se.AMR), how)
+	}
+}
+
+func (l *Login) renderLocked(w http.ResponseWriter, r *http.Request, lc *loginContext) {
+	l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
+		"Message": &i18n.Msg{ID: "locked.body"}, "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale})
+}
+
+func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *loginContext, status int, problem *i18n.Msg) {
+	data := map[string]any{"TitleID": "mfa.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
+		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": ""}
+	if problem != nil {
+		data["Error"] = problem
+	}
+	l.pages.Render(w, r, status, "mfa", data)
+}
+
+func (l *Login) renderEnroll(w http.ResponseWriter, r *http.Request, lc *loginContext, e *totp.Enrollment, canDefer bool, status int, problem *i18n.Msg) {
+	data := map[string]any{"TitleID": "enroll.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
+		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
+		"QR": urlSafe(e.QRPNG), "Key": e.Key, "FactorID": e.FactorID, "CanDefer": canDefer}
+	if problem != nil {
+		data["Error"] = problem
+	}
+	l.pages.Render(w, r, status, "enroll", data)
+}
+
+// stepForm loads what every second-step form needs: the auth request, the browser's session
+// (it must be the one that gave the password) and a valid CSRF token.
+func (l *Login) stepForm(w http.ResponseWriter, r *http.Request) (*loginContext, bool) {
+	ar, c, ok := l.loadForm(w, r)
+	if !ok {
+		return nil, false
+	}
+	se := l.currentSession(r, c.Row().TenantID)
+	if se == nil || !l.cookies.CheckCSRF(r) {
+		l.pages.Error(w, r, http.StatusForbidden, "error.timeout")
+		return nil, false
+	}
+	lc, err := l.context(r, ar, c, se)
+	if err != nil {
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return nil, false
+	}
+	if lc.user.LockedAt != nil {
+		l.renderLocked(w, r, lc)
+		return nil, false
+	}
+	return lc, true
+}
+
+// verifyCode checks an authenticator code. A wrong one counts against the person's seven
+// attempts (one counter for every application and node); the seventh locks the account.
+func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
+	lc, ok := l.stepForm(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	factors, err := l.st.ActiveFactors(ctx, lc.user.ID)
+	if err != nil || l.TOTP == nil {
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	var f *store.Factor
+	for i := range factors {
+		if factors[i].Kind == policy.TOTP {
+			f = &factors[i]
+			break
+		}
+	}
+	if f == nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
+		return
+	}
+	err = l.TOTP.Verify(ctx, f, r.PostForm.Get("code"))
+	if err == nil {
+		if err := l.st.MFASuccess(ctx, lc.user.ID); err != nil {
+			slog.WarnContext(ctx, "mfa: reset count", "err", err)
+		}
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.totp", Result: "ok",
+			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
+		l.addFactor(w, r, lc, l.TOTP.AMR())
+		return
+	}
+	if !errors.Is(err, factor.ErrWrong) && !errors.Is(err, factor.ErrReplayed) {
+		slog.ErrorContext(ctx, "mfa: verify", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	failures, locked, ferr := l.st.MFAFailure(ctx, lc.user.ID, policy.MaxFailedCodes)
+	if ferr != nil {
+		slog.ErrorContext(ctx, "mfa: count failure", "err", ferr)
+	}
+	result := "failed"
+	if errors.Is(err, factor.ErrReplayed) {
+		result = "replayed"
+	}
+	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.totp", Result: result,
+		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
+	if locked {
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "user.locked", Result: "ok",
+			SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "too many wrong codes"})
+		l.renderLocked(w, r, lc)
+		return
+	}
+	loc := l.pages.Language(nil, r, lc.ar.Params.UILocales, lc.user.Locale)
+	msg := &i18n.Msg{ID: "mfa.wrong", Data: map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-failures)}}
+	if errors.Is(err, factor.ErrReplayed) {
+		msg = &i18n.Msg{ID: "mfa.replayed"}
+	}
+	l.renderChallenge(w, r, lc, http.StatusUnauthorized, msg)
+}
+
+// enroll confirms a new authenticator with a code from it; that code is also this sign-in's
+// second factor.
+func (l *Login) enroll(w http.ResponseWriter, r *http.Request) {
+	lc, ok := l.stepForm(w, r)
+	if !ok || l.TOTP == nil {
+		return
+	}
+	ctx := r.Context()
+	f, err := l.st.FactorByID(ctx, lc.user.ID, r.PostForm.Get("factorID"))
+	if err != nil || f.Active || f.Kind != policy.TOTP {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
+		return
+	}
+	if err := l.TOTP.Confirm(ctx, f, r.PostForm.Get("code")); err != nil {
+		e, serr := l.TOTP.Show(f, lc.user, lc.tenant.Name)
+		if serr != nil {
+			l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+			return
+		}
+		s, _ := l.state(r, lc, false)
+		l.renderEnroll(w, r, lc, e, authn.Next(s).CanDefer, http.StatusUnauthorized, &i18n.Msg{ID: "enroll.wrong"})
+		return
+	}
+	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.enrolled", Result: "ok",
+		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "totp"})
+	l.addFactor(w, r, lc, l.TOTP.AMR())
+}
+
+// deferEnrollment is "Remind me later": allowed only while Next says so (before the tenant's
+// enforcement date, never for roles that always need MFA).
+func (l *Login) deferEnrollment(w http.ResponseWriter, r *http.Request) {
+	lc, ok := l.stepForm(w, r)
+	if !ok {
+		return
+	}
+	l.proceed(w, r, lc.ar, lc.se, "password", true)
+}
+
+// addFactor records a second factor on the browser's session (so single sign-on and step-up
+// know it) and continues the sign-in.
+func (l *Login) addFactor(w http.ResponseWriter, r *http.Request, lc *loginContext, amr []string) {
+	have := store.SplitList(lc.se.AMR)
+	for _, m := range amr {
+		if !slices.Contains(have, m) {
+			have = append(have, m)
+		}
+	}
+	if !slices.Contains(have, authn.AMRMFA) {
+		have = append(have, authn.AMRMFA)
+	}
+	acr := authn.ACRFor(have)
+	if err := l.st.TouchSession(r.Context(), lc.se.ID, time.Unix(lc.se.AuthTime, 0), have, acr); err != nil {
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	lc.se.AMR, lc.se.ACR = joinSpace(have), acr
+	l.proceed(w, r, lc.ar, lc.se, "mfa", false)
+}
+
+func joinSpace(v []string) string { return strings.Join(v, " ") }
+
+// urlSafe lets html/template put our own QR image (a data: URL made on the server) in an img src;
+// anything else stays filtered.
+func urlSafe(s string) template.URL {
+	if strings.HasPrefix(s, "data:image/png;base64,") {
+		return template.URL(s)
+	}
+	return ""
+}
