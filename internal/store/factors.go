@@ -68,3 +68,12 @@ func (s *Store) AdvanceTOTPStep(ctx context.Context, id string, step int64) (boo
 		Updates(map[string]any{"last_step": step, "last_used_at": s.unix()})
 	return res.RowsAffected == 1, res.Error
 }
+
+// PendingFactor returns the newest not-yet-active factor of a kind, if one was started recently
+// (so reloading the enrollment page shows the same QR code instead of piling up new ones).
+func (s *Store) PendingFactor(ctx context.Context, userID, kind string, since int64) (*Factor, error) {
+	var f Factor
+	err := s.db.WithContext(ctx).Where("user_id = ? AND kind = ? AND active = ? AND created_at >= ?", userID, kind, false, since).
+		Order("created_at DESC").First(&f).Error
+	return &f, notFound(err)
+}

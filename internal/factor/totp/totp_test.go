@@ -51,6 +51,10 @@ func TestEnrollment(t *testing.T) {
 		!strings.HasPrefix(e.QRPNG, "data:image/png;base64,") || strings.ReplaceAll(e.Key, " ", "") != sec {
 		t.Errorf("enrollment: %+v", e)
 	}
+	again, err := f.Begin(context.Background(), u, "Riverside Health")
+	if err != nil || again.FactorID != e.FactorID || again.Key != e.Key {
+		t.Errorf("a second Begin must show the same pending authenticator: %+v %v", again, err)
+	}
 	row, _ := st.FactorByID(context.Background(), u.ID, e.FactorID)
 	if row.Active || bytes.Contains(row.SecretSealed, []byte(sec)) {
 		t.Fatal("pending factor must be inactive and its secret sealed")
