@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Factor is an enrolled (or pending) second factor.
 type Factor struct {
@@ -71,8 +74,9 @@ func (s *Store) AdvanceTOTPStep(ctx context.Context, id string, step int64) (boo
 
 // PendingFactor returns the newest not-yet-active factor of a kind, if one was started recently
 // (so reloading the enrollment page shows the same QR code instead of piling up new ones).
-func (s *Store) PendingFactor(ctx context.Context, userID, kind string, since int64) (*Factor, error) {
+func (s *Store) PendingFactor(ctx context.Context, userID, kind string, within time.Duration) (*Factor, error) {
 	var f Factor
+	since := s.unix() - int64(within/time.Second)
 	err := s.db.WithContext(ctx).Where("user_id = ? AND kind = ? AND active = ? AND created_at >= ?", userID, kind, false, since).
 		Order("created_at DESC").First(&f).Error
 	return &f, notFound(err)

@@ -63,7 +63,7 @@ type Enrollment struct {
 // person's email. It becomes active only after Confirm. A pending one started within the last
 // hour is shown again instead, so a reload keeps the QR code the person may have scanned.
 func (t *TOTP) Begin(ctx context.Context, u *store.User, tenantName string) (*Enrollment, error) {
-	if f, err := t.st.PendingFactor(ctx, u.ID, t.Kind(), t.now().Add(-time.Hour).Unix()); err == nil {
+	if f, err := t.st.PendingFactor(ctx, u.ID, t.Kind(), time.Hour); err == nil {
 		return t.Show(f, u, tenantName)
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: tenantName, AccountName: u.Email, Period: period,
