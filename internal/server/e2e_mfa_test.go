@@ -46,8 +46,23 @@ func enrollInBrowser(t *testing.T, e *env, br *browser) string {
 	f = br.formFields()
 	f.Set("code", codeFor(t, secret, time.Now()))
 	br.post(e.issuer+"/mfa/enroll", f)
+	// The first factor comes with ten backup codes, shown once.
+	codes := backupCodeRe.FindAllStringSubmatch(br.body, -1)
+	if len(codes) != 10 || !strings.Contains(br.body, `download="tessera-backup-codes.txt"`) {
+		t.Fatalf("expected the backup codes page with ten codes, got %d codes: %.300s", len(codes), br.body)
+	}
+	lastBackupCodes = nil
+	for _, c := range codes {
+		lastBackupCodes = append(lastBackupCodes, c[1])
+	}
+	br.post(e.issuer+"/mfa/continue", br.formFields())
 	return secret
 }
+
+var (
+	backupCodeRe    = regexp.MustCompile(`<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>`)
+	lastBackupCodes []string
+)
 
 // TestAuthenticatorApp: forced enrollment when the tenant requires MFA, then sign-in with the
 // app's code: wrong codes count down, the right one gives acr mfa and amr [pwd otp mfa], the same
@@ -117,6 +132,28 @@ func TestAuthenticatorApp(t *testing.T) {
 		}
 		if _, idt := r2.exchange(br.code(f2), f2); claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
 			t.Error("SSO lost the second factor")
+		}
+
+		// A lost phone: a backup code works once.
+		backup := lastBackupCodes[0]
+		for i, want := range []int{200, 401} {
+			br := newBrowser(t)
+			start, f := r.authURL()
+			br.get(start)
+			br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+			if !strings.Contains(br.body, `action="/mfa/backup"`) {
+				t.Fatalf("no backup code option on the code page")
+			}
+			fields := br.formFields()
+			fields.Set("code", strings.ToUpper(backup))
+			br.post(e.issuer+"/mfa/backup", fields)
+			if i == 0 {
+				if _, idt := r.exchange(br.code(f), f); claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
+					t.Error("backup code sign-in is not mfa")
+				}
+			} else if br.status != want || !strings.Contains(br.body, "already used") {
+				t.Errorf("a backup code used twice: %d", br.status)
+			}
 		}
 
 		// The same code again, in another browser: refused as already used.

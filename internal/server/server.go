@@ -18,6 +18,7 @@ import (
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/clientip"
 	"github.com/tessera-health/tessera/internal/delivery"
+	"github.com/tessera-health/tessera/internal/factor/backupcode"
 	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/keys"
@@ -116,6 +117,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 		web.LoginOptions{SSOTTL: opts.SSOTTL, IdleTTL: opts.IdleTTL})
 	s.Login.OnResult = s.Metrics.Login
 	s.Login.TOTP = totp.New(st, box)
+	s.Login.Backup = backupcode.New(st, box.Hasher("backup-code"))
 
 	s.Provider, err = oidcop.New(st, s.Keys, oidcop.Options{
 		Issuer: opts.Issuer, LoginURL: opts.Issuer + "/login", SignedOutURL: opts.Issuer + "/logged-out",

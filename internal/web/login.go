@@ -14,6 +14,7 @@ import (
 
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/authn"
+	"github.com/tessera-health/tessera/internal/factor/backupcode"
 	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/oidcop"
@@ -48,6 +49,8 @@ type Login struct {
 	OnResult func(result string)
 	// TOTP is the authenticator-app factor; nil leaves sign-in at the password.
 	TOTP *totp.TOTP
+	// Backup is the backup-code factor (a lost phone).
+	Backup *backupcode.Codes
 }
 
 // NewLogin wires the sign-in pages.
@@ -69,6 +72,8 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /mfa/verify", l.verifyCode)
 	mux.HandleFunc("POST /mfa/enroll", l.enroll)
 	mux.HandleFunc("POST /mfa/defer", l.deferEnrollment)
+	mux.HandleFunc("POST /mfa/backup", l.verifyBackup)
+	mux.HandleFunc("POST /mfa/continue", l.continueSignIn)
 	mux.HandleFunc("GET /logged-out", l.signedOut)
 }
 

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -151,8 +152,13 @@ func (l *Login) renderLocked(w http.ResponseWriter, r *http.Request, lc *loginCo
 }
 
 func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *loginContext, status int, problem *i18n.Msg) {
+	var left int64
+	if l.Backup != nil {
+		left, _ = l.Backup.Left(r.Context(), lc.user.ID)
+	}
 	data := map[string]any{"TitleID": "mfa.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
-		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": ""}
+		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
+		"BackupLeft": left > 0, "BackupOpen": problem != nil && problem.ID == "backup.wrong"}
 	if problem != nil {
 		data["Error"] = problem
 	}
@@ -232,15 +238,23 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
+	msg := &i18n.Msg{ID: "mfa.wrong"}
+	event := "mfa.totp"
+	if errors.Is(err, factor.ErrReplayed) {
+		msg = &i18n.Msg{ID: "mfa.replayed"}
+	}
+	l.wrongAnswer(w, r, lc, event, msg)
+}
+
+// wrongAnswer counts a wrong second-factor answer against the person's seven (one counter for
+// every application and node) and shows how many are left — or the lock.
+func (l *Login) wrongAnswer(w http.ResponseWriter, r *http.Request, lc *loginContext, event string, msg *i18n.Msg) {
+	ctx := r.Context()
 	failures, locked, ferr := l.st.MFAFailure(ctx, lc.user.ID, policy.MaxFailedCodes)
 	if ferr != nil {
 		slog.ErrorContext(ctx, "mfa: count failure", "err", ferr)
 	}
-	result := "failed"
-	if errors.Is(err, factor.ErrReplayed) {
-		result = "replayed"
-	}
-	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.totp", Result: result,
+	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: event, Result: "failed",
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
 	if locked {
 		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "user.locked", Result: "ok",
@@ -248,10 +262,9 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 		l.renderLocked(w, r, lc)
 		return
 	}
-	loc := l.pages.Language(nil, r, lc.ar.Params.UILocales, lc.user.Locale)
-	msg := &i18n.Msg{ID: "mfa.wrong", Data: map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-failures)}}
-	if errors.Is(err, factor.ErrReplayed) {
-		msg = &i18n.Msg{ID: "mfa.replayed"}
+	if msg.ID != "mfa.replayed" {
+		loc := l.pages.Language(nil, r, lc.ar.Params.UILocales, lc.user.Locale)
+		msg.Data = map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-failures)}
 	}
 	l.renderChallenge(w, r, lc, http.StatusUnauthorized, msg)
 }
@@ -281,7 +294,65 @@ func (l *Login) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.enrolled", Result: "ok",
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "totp"})
-	l.addFactor(w, r, lc, l.TOTP.AMR())
+	if !l.recordFactor(w, r, lc, l.TOTP.AMR()) {
+		return
+	}
+	// The first factor: hand out backup codes, once, before going on.
+	if l.Backup != nil {
+		if left, err := l.Backup.Left(ctx, lc.user.ID); err == nil && left == 0 {
+			codes, err := l.Backup.Generate(ctx, lc.user.ID)
+			if err == nil {
+				l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.backup_codes", Result: "issued",
+					ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
+				l.pages.Render(w, r, http.StatusOK, "backupcodes", map[string]any{"TitleID": "backup.title",
+					"Codes": codes, "Download": downloadURL(codes), "AuthRequestID": lc.ar.GetID(),
+					"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": ""})
+				return
+			}
+			slog.ErrorContext(ctx, "mfa: backup codes", "err", err)
+		}
+	}
+	l.proceed(w, r, lc.ar, lc.se, "mfa", false)
+}
+
+// continueSignIn goes on after the backup codes page.
+func (l *Login) continueSignIn(w http.ResponseWriter, r *http.Request) {
+	lc, ok := l.stepForm(w, r)
+	if !ok {
+		return
+	}
+	l.proceed(w, r, lc.ar, lc.se, "mfa", false)
+}
+
+// verifyBackup accepts a backup code in place of the app's code; wrong ones count like any
+// wrong code.
+func (l *Login) verifyBackup(w http.ResponseWriter, r *http.Request) {
+	lc, ok := l.stepForm(w, r)
+	if !ok || l.Backup == nil {
+		return
+	}
+	ctx := r.Context()
+	err := l.Backup.Use(ctx, lc.user.ID, r.PostForm.Get("code"))
+	if err == nil {
+		if err := l.st.MFASuccess(ctx, lc.user.ID); err != nil {
+			slog.WarnContext(ctx, "mfa: reset count", "err", err)
+		}
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.backup_code", Result: "ok",
+			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
+		l.addFactor(w, r, lc, l.Backup.AMR())
+		return
+	}
+	if !errors.Is(err, factor.ErrWrong) {
+		slog.ErrorContext(ctx, "mfa: backup code", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	l.wrongAnswer(w, r, lc, "mfa.backup_code", &i18n.Msg{ID: "backup.wrong"})
+}
+
+// downloadURL makes the codes a plain-text file the browser can save.
+func downloadURL(codes []string) template.URL {
+	return template.URL("data:text/plain;charset=utf-8," + url.PathEscape(strings.Join(codes, "\r\n")+"\r\n"))
 }
 
 // deferEnrollment is "Remind me later": allowed only while Next says so (before the tenant's
@@ -294,9 +365,16 @@ func (l *Login) deferEnrollment(w http.ResponseWriter, r *http.Request) {
 	l.proceed(w, r, lc.ar, lc.se, "password", true)
 }
 
-// addFactor records a second factor on the browser's session (so single sign-on and step-up
-// know it) and continues the sign-in.
+// addFactor records a second factor on the browser's session and continues the sign-in.
 func (l *Login) addFactor(w http.ResponseWriter, r *http.Request, lc *loginContext, amr []string) {
+	if l.recordFactor(w, r, lc, amr) {
+		l.proceed(w, r, lc.ar, lc.se, "mfa", false)
+	}
+}
+
+// recordFactor adds a factor's amr to the browser's session, so single sign-on and step-up know
+// it. It answers the request itself when it fails.
+func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginContext, amr []string) bool {
 	have := store.SplitList(lc.se.AMR)
 	for _, m := range amr {
 		if !slices.Contains(have, m) {
@@ -309,10 +387,10 @@ func (l *Login) addFactor(w http.ResponseWriter, r *http.Request, lc *loginConte
 	acr := authn.ACRFor(have)
 	if err := l.st.TouchSession(r.Context(), lc.se.ID, time.Unix(lc.se.AuthTime, 0), have, acr); err != nil {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-		return
+		return false
 	}
 	lc.se.AMR, lc.se.ACR = joinSpace(have), acr
-	l.proceed(w, r, lc.ar, lc.se, "mfa", false)
+	return true
 }
 
 func joinSpace(v []string) string { return strings.Join(v, " ") }
