@@ -173,6 +173,21 @@ func newBrowser(t testing.TB) *browser {
 	return b
 }
 
+// from makes the browser appear to come from ip (through a trusted proxy: the env must trust
+// 127.0.0.0/8).
+func (b *browser) from(ip string) *browser {
+	b.c.Transport = xffTransport{ip}
+	return b
+}
+
+type xffTransport struct{ ip string }
+
+func (x xffTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", x.ip)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
 // get follows redirects from u; it returns the final page (status, body) unless the browser was
 // sent back to the RP, which b.last then holds.
 func (b *browser) get(u string) {

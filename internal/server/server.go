@@ -118,6 +118,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	s.Login.OnResult = s.Metrics.Login
 	s.Login.TOTP = totp.New(st, box)
 	s.Login.Backup = backupcode.New(st, box.Hasher("backup-code"))
+	s.Login.RememberFor, s.Login.Devices, s.Login.DeviceNetwork = 7*24*time.Hour, box.Hasher("remembered-device"), "exact"
 
 	s.Provider, err = oidcop.New(st, s.Keys, oidcop.Options{
 		Issuer: opts.Issuer, LoginURL: opts.Issuer + "/login", SignedOutURL: opts.Issuer + "/logged-out",

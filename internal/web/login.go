@@ -51,6 +51,11 @@ type Login struct {
 	TOTP *totp.TOTP
 	// Backup is the backup-code factor (a lost phone).
 	Backup *backupcode.Codes
+	// Remembered devices: how long (0 turns the checkbox off), the keyed hash of their cookies,
+	// and how closely they are tied to the network ("exact", "prefix" or "off").
+	RememberFor   time.Duration
+	Devices       oidcop.Hasher
+	DeviceNetwork string
 }
 
 // NewLogin wires the sign-in pages.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/authn"
 	"github.com/tessera-health/tessera/internal/factor"
 	"github.com/tessera-health/tessera/internal/factor/totp"
@@ -65,7 +66,7 @@ func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.S
 	}
 	return authn.State{
 		Now: l.now(), Tenant: tp, Role: policy.RoleFor(lc.user.Role), Locked: lc.user.LockedAt != nil,
-		Enrolled: enrolled, Deferred: deferred, AMR: store.SplitList(lc.se.AMR),
+		Enrolled: enrolled, Deferred: deferred, AMR: store.SplitList(lc.se.AMR), RememberedDevice: l.rememberedDevice(r, lc) != nil,
 		RequiredACR: lc.req.Target, ACREssential: lc.req.Floor != "" && lc.req.Floor == lc.req.Target,
 	}, nil
 }
@@ -117,6 +118,13 @@ func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthR
 		}
 		l.renderEnroll(w, r, lc, e, step.CanDefer, http.StatusOK, nil)
 	case step.Kind == authn.StepDone && !lc.req.Unmet(step.ACR):
+		if slices.Contains(step.AMR, authn.AMRRememberedDevice) {
+			if d := l.rememberedDevice(r, lc); d != nil {
+				_ = l.st.TouchDevice(ctx, d.ID)
+			}
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "mfa.remembered_device", Result: "ok",
+				ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID})
+		}
 		if deferred {
 			l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "mfa.deferred", Result: "ok",
 				ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID})
@@ -158,7 +166,8 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 	}
 	data := map[string]any{"TitleID": "mfa.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
-		"BackupLeft": left > 0, "BackupOpen": problem != nil && problem.ID == "backup.wrong"}
+		"BackupLeft": left > 0, "BackupOpen": problem != nil && problem.ID == "backup.wrong",
+		"RememberDays": int(l.RememberFor / (24 * time.Hour))}
 	if problem != nil {
 		data["Error"] = problem
 	}
@@ -230,6 +239,9 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 		}
 		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.totp", Result: "ok",
 			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
+		if r.PostForm.Get("remember") == "1" {
+			l.rememberDevice(w, r, lc)
+		}
 		l.addFactor(w, r, lc, l.TOTP.AMR())
 		return
 	}
@@ -402,4 +414,42 @@ func urlSafe(s string) template.URL {
 		return template.URL(s)
 	}
 	return ""
+}
+
+const deviceCookie = "tessera_device"
+
+// rememberedDevice returns this browser's remembered device when it is still valid for this
+// person, this sign-in method and this network; nil otherwise.
+func (l *Login) rememberedDevice(r *http.Request, lc *loginContext) *store.RememberedDevice {
+	if l.RememberFor <= 0 || l.Devices == nil {
+		return nil
+	}
+	v := l.cookies.Get(r, deviceCookie)
+	if v == "" {
+		return nil
+	}
+	d, err := l.st.RememberedDeviceByToken(r.Context(), l.Devices.Sum(v))
+	if err != nil || d.UserID != lc.user.ID || !slices.Contains(store.SplitList(lc.se.AMR), d.Method) ||
+		d.Network != authn.Network(audit.RequestFrom(r.Context()).IP, l.DeviceNetwork) {
+		return nil
+	}
+	return d
+}
+
+// rememberDevice gives this browser a device cookie after a successful code.
+func (l *Login) rememberDevice(w http.ResponseWriter, r *http.Request, lc *loginContext) {
+	if l.RememberFor <= 0 || l.Devices == nil {
+		return
+	}
+	value := randomValue()
+	req := audit.RequestFrom(r.Context())
+	d := &store.RememberedDevice{UserID: lc.user.ID, TenantID: lc.user.TenantID, TokenHash: l.Devices.Sum(value),
+		Method: authn.AMRPassword, Network: authn.Network(req.IP, l.DeviceNetwork), Label: truncate(req.UserAgent, 120)}
+	if err := l.st.RememberDevice(r.Context(), d, l.RememberFor); err != nil {
+		slog.ErrorContext(r.Context(), "mfa: remember device", "err", err)
+		return
+	}
+	l.cookies.Set(w, deviceCookie, value, l.RememberFor)
+	l.audit.Record(r.Context(), &store.AuditEvent{TenantID: lc.user.TenantID, Event: "device.remembered", Result: "ok",
+		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: d.Network})
 }
