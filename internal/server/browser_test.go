@@ -186,3 +186,58 @@ func TestBrowserWrongPassword(t *testing.T) {
 		t.Errorf("alert=%q aria-invalid=%q email kept=%q", alert, invalid, kept)
 	}
 }
+
+// TestBrowserCodeStep: the second step in a real browser — the code field is announced as a
+// one-time code with a numeric keyboard, and typing the app's code and Enter finishes the sign-in.
+func TestBrowserCodeStep(t *testing.T) {
+	ctx := newChrome(t, 320, 700)
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
+	id, sec := e.client(store.ClientWeb, nil)
+	u := e.user("pat@example.org", "correct horse battery")
+	secret := enrollDirect(t, e, u)
+	r := e.rp(id, sec)
+	authURL, f := r.authURL()
+	arrived := make(chan string, 1)
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if req, ok := ev.(*network.EventRequestWillBeSent); ok && strings.HasPrefix(req.Request.URL, rpRedirect) {
+			select {
+			case arrived <- req.Request.URL:
+			default:
+			}
+		}
+	})
+	var ac, mode, focused string
+	var scrollW, innerW int64
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(`#email`, chromedp.ByQuery),
+		chromedp.SendKeys(`#email`, "pat@example.org", chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, "correct horse battery\n", chromedp.ByQuery),
+		chromedp.WaitVisible(`#code`, chromedp.ByQuery),
+		chromedp.AttributeValue(`#code`, "autocomplete", &ac, nil, chromedp.ByQuery),
+		chromedp.AttributeValue(`#code`, "inputmode", &mode, nil, chromedp.ByQuery),
+		chromedp.Evaluate(`document.activeElement.id`, &focused),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollW),
+		chromedp.Evaluate(`window.innerWidth`, &innerW),
+		chromedp.KeyEvent(codeFor(t, secret, time.Now().Add(30*time.Second))+"\r"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ac != "one-time-code" || mode != "numeric" || focused != "code" {
+		t.Errorf("code field: autocomplete=%q inputmode=%q focused=%q", ac, mode, focused)
+	}
+	if scrollW > innerW {
+		t.Errorf("the code page scrolls sideways at 320 px")
+	}
+	select {
+	case landed := <-arrived:
+		u, _ := url.Parse(landed)
+		_, idt := r.exchange(u.Query().Get("code"), f)
+		if claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
+			t.Errorf("acr = %v", claims(t, idt)["acr"])
+		}
+	case <-ctx.Done():
+		t.Fatal("the code step did not return to the application")
+	}
+}
