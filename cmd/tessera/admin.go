@@ -96,6 +96,9 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	} else if err != nil {
 		return err
 	}
+	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "tenant.created", Detail: "mfa=" + t.MFAMode}); err != nil {
+		return err
+	}
 	return printJSON(stdout, map[string]string{"id": t.ID})
 }
 
@@ -121,6 +124,9 @@ func tenantUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if err := st.UpdateTenant(ctx, t); err != nil {
+		return err
+	}
+	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "tenant.updated", Detail: "mfa=" + t.MFAMode}); err != nil {
 		return err
 	}
 	return printJSON(stdout, map[string]string{"id": t.ID, "mfa": t.MFAMode})
@@ -222,6 +228,9 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := st.CreateClient(ctx, cl); err != nil {
 		return err
 	}
+	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "client.created", ClientID: cl.ID, Detail: "type=" + typ}); err != nil {
+		return err
+	}
 	out["client_id"] = cl.ID
 	if typ == store.ClientPublic {
 		delete(out, "client_secret")
@@ -302,6 +311,9 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	} else if err != nil {
 		return err
 	}
+	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "user.created", SubjectID: u.ID, Detail: "role=" + role}); err != nil {
+		return err
+	}
 	return printJSON(stdout, map[string]string{"id": u.ID})
 }
 
@@ -356,6 +368,9 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		rotated = append(rotated, map[string]string{"alg": string(a), "kid": kid, "active_from": from.UTC().Format(time.RFC3339)})
+		if err := c.record(ctx, st, &store.AuditEvent{Event: "keys.rotated", Detail: string(a) + " " + kid}); err != nil {
+			return err
+		}
 	}
 	return printJSON(stdout, map[string]any{"rotated": rotated})
 }

@@ -81,6 +81,13 @@ func TestCLICreates(t *testing.T) {
 	}
 	c.ok("", "migrate")
 	c.ok("", "audit", "verify")
+	// Every administrator action is in the audit trail.
+	code, out, _ := c.run("", "audit", "export", "--tenant", tenantID)
+	for _, ev := range []string{"tenant.created", "client.created", "user.created"} {
+		if code != 0 || !strings.Contains(out, `"event":"`+ev+`"`) || !strings.Contains(out, `"actor":"cli"`) {
+			t.Errorf("audit export lacks %s: %s", ev, out)
+		}
+	}
 	// MFA, once required, cannot be turned off.
 	c.ok("", "tenant", "update", "--tenant", tenantID, "--mfa", "required")
 	if code, _, errs := c.run("", "tenant", "update", "--tenant", tenantID, "--mfa", "optional"); code == 0 || !strings.Contains(errs, "cannot be turned off") {

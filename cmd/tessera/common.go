@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	tessera "github.com/tessera-health/tessera"
+	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/config"
 	"github.com/tessera-health/tessera/internal/secret"
 	"github.com/tessera-health/tessera/internal/server"
@@ -153,4 +154,23 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func printJSON(w io.Writer, v any) error {
 	return json.NewEncoder(w).Encode(v)
+}
+
+// record writes an administrator's action from the command line to the audit trail (actor
+// "cli": whoever can run the binary against the database). A failure to audit fails the command
+// loudly but does not undo the change, which is already saved.
+func (c *command) record(ctx context.Context, st *store.Store, e *store.AuditEvent) error {
+	key, err := c.secretKey(ctx, st)
+	if err != nil {
+		return err
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return err
+	}
+	e.ActorID = "cli"
+	if e.Result == "" {
+		e.Result = "ok"
+	}
+	return st.AppendAudit(ctx, e, audit.Chain(box.Hasher("audit-chain")))
 }
