@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
@@ -39,7 +40,7 @@ func (p *Provider) Handler() http.Handler {
 	mux.Handle("/authorize", p.guardAuthorize(p.op))
 	mux.Handle("/authorize/callback", p.guardCallback(p.op))
 	mux.Handle("/oauth/token", p.guardToken(p.op))
-	mux.Handle("/oauth/introspect", p.guardTokenParam(p.guardToken(p.op)))
+	mux.Handle("/oauth/introspect", p.guardTokenParam(p.guardToken(p.introspectRefresh(p.op))))
 	mux.Handle("/revoke", p.guardTokenParam(p.guardToken(p.op)))
 	mux.Handle("/userinfo", p.guardUserinfo(p.op))
 	mux.Handle("/end_session", p.guardEndSession(p.op))
@@ -271,6 +272,30 @@ func (p *Provider) guardTokenParam(next http.Handler) http.Handler {
 			}
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// introspectRefresh answers introspection of our refresh tokens (the library knows only access
+// tokens): active while the link is current, unrevoked and unexpired, and only to a client of
+// the same tenant. Reading it has no side effect, so introspection never trips reuse detection.
+func (p *Provider) introspectRefresh(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := r.PostForm.Get("token")
+		if !strings.HasPrefix(token, "rt_") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		caller, _ := r.Context().Value(clientCtxKey{}).(*Client)
+		rt, err := p.storage.st.PeekRefreshToken(r.Context(), p.storage.refresh.Sum(token))
+		now := time.Now().Unix()
+		if err != nil || caller == nil || caller.row.TenantID != rt.TenantID || rt.RevokedAt != nil || rt.RotatedAt != nil ||
+			rt.ExpiresAt <= now || rt.FamilyExpiresAt <= now {
+			json.NewEncoder(w).Encode(map[string]any{"active": false})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"active": true, "client_id": rt.ClientID, "sub": rt.UserID,
+			"scope": rt.Scopes, "exp": rt.ExpiresAt, "iat": rt.CreatedAt, "iss": p.opts.Issuer, "token_type": "refresh_token"})
 	})
 }
 

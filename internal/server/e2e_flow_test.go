@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -79,6 +80,14 @@ func TestCodeFlow(t *testing.T) {
 		c2 := claims(t, idt2)
 		if c2["acr"] != c["acr"] || c2["auth_time"] != c["auth_time"] || !slices.Equal(toStrings(c2["amr"]), toStrings(c["amr"])) {
 			t.Errorf("refreshed ID token lost how the person authenticated: %v", c2)
+		}
+
+		// Introspecting the rotated token says inactive and changes nothing (no reuse detection).
+		if _, body, _ := e.postForm("/oauth/introspect", url.Values{"token": {tok.RefreshToken}}, id, sec); body["active"] != false {
+			t.Errorf("rotated refresh token introspected as %v", body)
+		}
+		if _, body, _ := e.postForm("/oauth/introspect", url.Values{"token": {next.RefreshToken}}, id, sec); body["active"] != true {
+			t.Errorf("introspection had a side effect on the family: %v", body)
 		}
 
 		// reuse of the rotated token: refused, and the whole family is revoked

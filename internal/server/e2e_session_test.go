@@ -195,14 +195,22 @@ func TestRevokeRefreshToken(t *testing.T) {
 	e.user("pat@example.org", "correct horse battery")
 	r := e.rp(id, sec, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
 	tok, _ := r.login(newBrowser(t), "pat@example.org", "correct horse battery")
+	_, body, _ := e.postForm("/oauth/introspect", url.Values{"token": {tok.RefreshToken}}, id, sec)
+	if body["active"] != true || body["client_id"] != id || body["token_type"] != "refresh_token" {
+		t.Errorf("introspection of a live refresh token: %v", body)
+	}
 	status, _, _ := e.postForm("/revoke", url.Values{"token": {tok.RefreshToken}}, id, sec)
 	if status != 200 {
 		t.Fatalf("revoke: %d", status)
 	}
+	_, body, _ = e.postForm("/oauth/introspect", url.Values{"token": {tok.RefreshToken}}, id, sec)
+	if body["active"] != false {
+		t.Errorf("introspection of a revoked refresh token: %v", body)
+	}
 	if _, err := r.cfg.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); oauthErr(err) != "invalid_grant" {
 		t.Errorf("refresh after revocation: %v", err)
 	}
-	_, body, _ := e.postForm("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, id, sec)
+	_, body, _ = e.postForm("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, id, sec)
 	if body["active"] != false {
 		t.Errorf("access token of a revoked refresh token still active: %v", body)
 	}

@@ -68,6 +68,14 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*RefreshTo
 	return &rt, nil
 }
 
+// PeekRefreshToken reads a refresh token by hash without any side effect (introspection must not
+// trigger reuse detection).
+func (s *Store) PeekRefreshToken(ctx context.Context, hash string) (*RefreshToken, error) {
+	var rt RefreshToken
+	err := s.db.WithContext(ctx).Where("token_hash = ?", hash).First(&rt).Error
+	return &rt, notFound(err)
+}
+
 // RotateRefreshToken spends the link old (as read by RefreshTokenByHash) and adds next to its
 // family, with the access token issued alongside, in one transaction. If old was spent
 // concurrently by another request, the family is revoked (the token was copied) and ErrReplayed
