@@ -111,15 +111,11 @@ func tenantUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := c.parse(args, nil); err != nil {
 		return err
 	}
-	st, err := c.open(ctx)
+	st, t, err := c.openTenant(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	t, err := tenant(ctx, st, ref)
-	if err != nil {
-		return err
-	}
 	if err := pol.apply(c, t); err != nil {
 		return err
 	}
@@ -143,15 +139,11 @@ func practiceCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if strings.TrimSpace(name) == "" {
 		return usagef("--name is required")
 	}
-	st, err := c.open(ctx)
+	st, t, err := c.openTenant(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	t, err := tenant(ctx, st, ref)
-	if err != nil {
-		return err
-	}
 	p := &store.Practice{TenantID: t.ID, Name: strings.TrimSpace(name)}
 	if err := st.CreatePractice(ctx, p); errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("tenant %q already has a practice named %q", t.Name, name)
@@ -200,24 +192,16 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return usagef("redirect URI %v", err)
 		}
 	}
-	st, err := c.open(ctx)
+	st, t, err := c.openTenant(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	t, err := tenant(ctx, st, ref)
-	if err != nil {
-		return err
-	}
 	cl := &store.Client{TenantID: t.ID, Name: strings.TrimSpace(name), Type: typ, FirstParty: !thirdParty,
 		RedirectURIs: store.StringList(redirects), PostLogoutRedirectURIs: store.StringList(postLogout), IDTokenAlg: alg, MinACR: minACR}
 	out := map[string]any{"client_id": nil, "client_secret": nil}
 	if typ != store.ClientPublic {
-		key, err := c.secretKey(ctx, st)
-		if err != nil {
-			return err
-		}
-		box, err := secret.NewBox(key)
+		box, err := c.box(ctx, st)
 		if err != nil {
 			return err
 		}
@@ -280,15 +264,11 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := password.CheckPolicy(pw, c.cfg.Password.MinLength); err != nil {
 		return fmt.Errorf("password: %w", err)
 	}
-	st, err := c.open(ctx)
+	st, t, err := c.openTenant(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	t, err := tenant(ctx, st, ref)
-	if err != nil {
-		return err
-	}
 	u := &store.User{TenantID: t.ID, Email: email, Name: strings.TrimSpace(name), Role: role, Phone: e164}
 	u.GivenName, u.FamilyName = splitName(u.Name)
 	if practice != "" {
@@ -349,11 +329,7 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer st.Close()
-	key, err := c.secretKey(ctx, st)
-	if err != nil {
-		return err
-	}
-	box, err := secret.NewBox(key)
+	box, err := c.box(ctx, st)
 	if err != nil {
 		return err
 	}

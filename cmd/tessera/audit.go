@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tessera-health/tessera/internal/audit"
-	"github.com/tessera-health/tessera/internal/secret"
+	"github.com/tessera-health/tessera/internal/store"
 )
 
 // auditVerify checks every tenant's audit chain (or one) and exits non-zero when a row was
@@ -27,19 +27,11 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer st.Close()
-	tenantID := ""
-	if ref != "" {
-		t, err := tenant(ctx, st, ref)
-		if err != nil {
-			return err
-		}
-		tenantID = t.ID
-	}
-	key, err := c.secretKey(ctx, st)
+	tenantID, err := optionalTenant(ctx, st, ref)
 	if err != nil {
 		return err
 	}
-	box, err := secret.NewBox(key)
+	box, err := c.box(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -86,13 +78,9 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer st.Close()
-	tenantID := ""
-	if ref != "" {
-		t, err := tenant(ctx, st, ref)
-		if err != nil {
-			return err
-		}
-		tenantID = t.ID
+	tenantID, err := optionalTenant(ctx, st, ref)
+	if err != nil {
+		return err
 	}
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
@@ -117,4 +105,16 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return nil
 		}
 	}
+}
+
+// optionalTenant resolves --tenant when given; "" means every tenant.
+func optionalTenant(ctx context.Context, st *store.Store, ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	t, err := tenant(ctx, st, ref)
+	if err != nil {
+		return "", err
+	}
+	return t.ID, nil
 }

@@ -102,6 +102,29 @@ func (c *command) secretKey(ctx context.Context, st *store.Store) ([]byte, error
 	return key, nil
 }
 
+// box returns the sealing box over the secret key.
+func (c *command) box(ctx context.Context, st *store.Store) (*secret.Box, error) {
+	key, err := c.secretKey(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return secret.NewBox(key)
+}
+
+// openTenant opens the database and resolves --tenant.
+func (c *command) openTenant(ctx context.Context, ref string) (*store.Store, *store.Tenant, error) {
+	st, err := c.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := tenant(ctx, st, ref)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, t, nil
+}
+
 // serverOptions maps the configuration onto a node's options.
 func serverOptions(cfg *config.Config, key []byte) server.Options {
 	o := server.Defaults(cfg.Issuer, key)
@@ -160,11 +183,7 @@ func printJSON(w io.Writer, v any) error {
 // "cli": whoever can run the binary against the database). A failure to audit fails the command
 // loudly but does not undo the change, which is already saved.
 func (c *command) record(ctx context.Context, st *store.Store, e *store.AuditEvent) error {
-	key, err := c.secretKey(ctx, st)
-	if err != nil {
-		return err
-	}
-	box, err := secret.NewBox(key)
+	box, err := c.box(ctx, st)
 	if err != nil {
 		return err
 	}

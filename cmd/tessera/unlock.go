@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/tessera-health/tessera/internal/audit"
-	"github.com/tessera-health/tessera/internal/secret"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
@@ -24,15 +23,11 @@ func userUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if email == "" {
 		return usagef("--email is required")
 	}
-	st, err := c.open(ctx)
+	st, t, err := c.openTenant(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	t, err := tenant(ctx, st, ref)
-	if err != nil {
-		return err
-	}
 	u, err := st.UserByEmail(ctx, t.ID, email)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("tenant %q has no user with the email %q", t.Name, email)
@@ -43,11 +38,7 @@ func userUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	key, err := c.secretKey(ctx, st)
-	if err != nil {
-		return err
-	}
-	box, err := secret.NewBox(key)
+	box, err := c.box(ctx, st)
 	if err != nil {
 		return err
 	}
