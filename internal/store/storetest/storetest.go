@@ -133,6 +133,11 @@ func Run(t *testing.T, b Backend) {
 		"audit":                testAudit,
 		"migrate twice":        testMigrateTwice,
 		"delete expired":       testDeleteExpired,
+		"consents":             testConsents,
+		"login throttle":       testThrottle,
+		"lockout":              testLockout,
+		"lockout concurrent":   testLockoutConcurrent,
+		"one-time codes":       testOTP,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -656,5 +661,57 @@ func testLockoutConcurrent(t *testing.T, st *store.Store) {
 	got, _ := st.UserByID(ctx, u.ID)
 	if got.MFAFailures != 7 || got.LockedAt == nil {
 		t.Errorf("after 50 parallel failures: count %d, locked %v; want exactly 7 and locked", got.MFAFailures, got.LockedAt != nil)
+	}
+}
+
+func testOTP(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "O")
+	u := mustUser(t, st, tn.ID, "o@example.org")
+	lim := store.SendLimits{Cooldown: 30 * time.Second, PerUser: 3, PerDestination: 5, PerIP: 20}
+	clock := time.Now()
+	st.SetClock(func() time.Time { return clock })
+	defer st.SetClock(time.Now)
+	issue := func(hash string) error {
+		return st.IssueOTP(ctx, &store.OTPCode{UserID: u.ID, Channel: "email", Destination: u.Email, CodeHash: hash}, "203.0.113.1", 15*time.Minute, lim)
+	}
+	if err := issue("h1"); err != nil {
+		t.Fatal(err)
+	}
+	var lim1 *store.ErrSendLimited
+	if err := issue("h2"); !errors.As(err, &lim1) || lim1.Reason != "cooldown" || lim1.RetryAt.Unix() != clock.Unix()+30 {
+		t.Fatalf("resend within the cooldown: %v", err)
+	}
+	clock = clock.Add(31 * time.Second)
+	if err := issue("h2"); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(31 * time.Second)
+	if err := issue("h3"); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(31 * time.Second)
+	if err := issue("h4"); !errors.As(err, &lim1) || lim1.Reason != "user" {
+		t.Fatalf("fourth send in an hour: %v", err)
+	}
+	// Several outstanding codes are all valid; the first right one spends them all.
+	if ok, _ := st.SpendOTP(ctx, u.ID, "email", "nope"); ok {
+		t.Error("a wrong code was accepted")
+	}
+	if ok, err := st.SpendOTP(ctx, u.ID, "email", "h1"); !ok || err != nil {
+		t.Fatalf("an older outstanding code: %v %v", ok, err)
+	}
+	for _, h := range []string{"h1", "h2", "h3"} {
+		if ok, _ := st.SpendOTP(ctx, u.ID, "email", h); ok {
+			t.Errorf("%s still valid after a success", h)
+		}
+	}
+	// Expiry.
+	clock = clock.Add(2 * time.Hour)
+	if err := issue("h5"); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(16 * time.Minute)
+	if ok, _ := st.SpendOTP(ctx, u.ID, "email", "h5"); ok {
+		t.Error("an expired code was accepted")
 	}
 }
