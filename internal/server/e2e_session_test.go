@@ -250,7 +250,7 @@ func TestRS256Client(t *testing.T) {
 	e.user("pat@example.org", "correct horse battery")
 	r := e.rp(id, sec)
 	tok, _ := r.login(newBrowser(t), "pat@example.org", "correct horse battery")
-	jws, err := jose.ParseSigned(tok.Extra("id_token").(string), []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(tok.Extra("id_token").(string), []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil || jws.Signatures[0].Header.Algorithm != "RS256" {
 		t.Fatalf("alg = %v, %v; want RS256", jws, err)
 	}
@@ -303,7 +303,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 
 func kid(t *testing.T, raw string) string {
 	t.Helper()
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
 	if err != nil {
 		t.Fatal(err)
 	}
