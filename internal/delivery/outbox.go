@@ -3,6 +3,7 @@
 package delivery
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -11,8 +12,22 @@ import (
 type Message struct {
 	Channel string    `json:"channel"` // sms, voice, email
 	To      string    `json:"to"`
+	Subject string    `json:"subject,omitempty"`
 	Body    string    `json:"body"`
 	At      time.Time `json:"at"`
+}
+
+// Sender delivers a message on one channel.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+var _ Sender = (*Outbox)(nil)
+
+// Send keeps the message in the outbox (dev mode: nothing leaves the machine).
+func (o *Outbox) Send(_ context.Context, m Message) error {
+	o.Add(m)
+	return nil
 }
 
 // Outbox keeps the last messages in memory for the dev outbox pages. It exists only in dev mode,
