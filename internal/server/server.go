@@ -19,6 +19,7 @@ import (
 	"github.com/tessera-health/tessera/internal/clientip"
 	"github.com/tessera-health/tessera/internal/delivery"
 	"github.com/tessera-health/tessera/internal/factor/backupcode"
+	"github.com/tessera-health/tessera/internal/factor/otp"
 	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/keys"
@@ -119,6 +120,12 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	s.Login.TOTP = totp.New(st, box)
 	s.Login.Backup = backupcode.New(st, box.Hasher("backup-code"))
 	s.Login.RememberFor, s.Login.Devices, s.Login.DeviceNetwork = 7*24*time.Hour, box.Hasher("remembered-device"), "exact"
+	if opts.Dev {
+		// Dev mode: messages go to the dev outbox, so emailed codes work without a mail server.
+		// Outside dev mode email codes wait for the SMTP sender.
+		s.Outbox = &delivery.Outbox{}
+		s.Login.Email = otp.Email(st, box.Hasher("otp-code"), s.Outbox)
+	}
 
 	s.Provider, err = oidcop.New(st, s.Keys, oidcop.Options{
 		Issuer: opts.Issuer, LoginURL: opts.Issuer + "/login", SignedOutURL: opts.Issuer + "/logged-out",
@@ -182,7 +189,6 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", s.Metrics.Handler())
 	s.mux.HandleFunc("GET /{$}", s.home)
 	if s.opts.Dev {
-		s.Outbox = &delivery.Outbox{}
 		s.mux.HandleFunc("GET /dev/outbox", s.outboxPage)
 		s.mux.HandleFunc("GET /dev/outbox.json", s.outboxJSON)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/authn"
 	"github.com/tessera-health/tessera/internal/factor/backupcode"
+	"github.com/tessera-health/tessera/internal/factor/otp"
 	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/oidcop"
@@ -51,6 +52,8 @@ type Login struct {
 	TOTP *totp.TOTP
 	// Backup is the backup-code factor (a lost phone).
 	Backup *backupcode.Codes
+	// Email sends and checks emailed codes; nil where no email sender is configured.
+	Email *otp.Channel
 	// Remembered devices: how long (0 turns the checkbox off), the keyed hash of their cookies,
 	// and how closely they are tied to the network ("exact", "prefix" or "off").
 	RememberFor   time.Duration
@@ -79,6 +82,8 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /mfa/defer", l.deferEnrollment)
 	mux.HandleFunc("POST /mfa/backup", l.verifyBackup)
 	mux.HandleFunc("POST /mfa/continue", l.continueSignIn)
+	mux.HandleFunc("POST /mfa/enroll-email", l.enrollEmail)
+	mux.HandleFunc("POST /mfa/resend", l.resendEmail)
 	mux.HandleFunc("GET /logged-out", l.signedOut)
 }
 

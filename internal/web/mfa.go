@@ -12,6 +12,7 @@ import (
 
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/authn"
+	"github.com/tessera-health/tessera/internal/delivery"
 	"github.com/tessera-health/tessera/internal/factor"
 	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
@@ -32,6 +33,8 @@ type loginContext struct {
 	user   *store.User
 	tenant *store.Tenant
 	req    authn.Requirement
+	// The code page being shown: channel "totp" or "email", purpose "challenge" or "enroll".
+	channel, purpose string
 }
 
 func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, se *store.Session) (*loginContext, error) {
@@ -60,7 +63,7 @@ func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.S
 	}
 	var enrolled []authn.Factor
 	for _, f := range factors {
-		if f.Kind == policy.TOTP { // the factors wired so far
+		if f.Kind == policy.TOTP || (f.Kind == policy.Email && l.Email != nil) { // the factors wired so far
 			enrolled = append(enrolled, authn.Factor{Kind: f.Kind, IsDefault: f.IsDefault})
 		}
 	}
@@ -99,6 +102,13 @@ func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthR
 	switch {
 	case step.Kind == authn.StepLocked:
 		l.renderLocked(w, r, lc)
+	case step.Kind == authn.StepChallenge && step.Factors[0] == policy.Email && l.Email != nil:
+		if ar.HasPrompt("none") {
+			l.op.RedirectError(w, r, ar, "interaction_required", "a second factor is needed")
+			return
+		}
+		lc.channel, lc.purpose = policy.Email, "challenge"
+		l.sendEmailCode(w, r, lc, false)
 	case step.Kind == authn.StepChallenge && slices.Contains(step.Factors, policy.TOTP):
 		if ar.HasPrompt("none") {
 			l.op.RedirectError(w, r, ar, "interaction_required", "a second factor is needed")
@@ -166,10 +176,17 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 	}
 	data := map[string]any{"TitleID": "mfa.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
-		"BackupLeft": left > 0, "BackupOpen": problem != nil && problem.ID == "backup.wrong",
-		"RememberDays": int(l.RememberFor / (24 * time.Hour))}
+		"BackupLeft": left > 0 && lc.purpose != "enroll", "BackupOpen": problem != nil && problem.ID == "backup.wrong",
+		"RememberDays": int(l.RememberFor / (24 * time.Hour)), "Channel": policy.TOTP, "Purpose": lc.purpose}
+	if lc.channel == policy.Email && l.Email != nil {
+		data["Channel"], data["To"], data["Minutes"] = policy.Email, maskEmail(lc.user.Email), int(l.Email.TTL()/time.Minute)
+	}
 	if problem != nil {
-		data["Error"] = problem
+		if problem.ID == "mfa.email_wait" {
+			data["Notice"] = problem
+		} else {
+			data["Error"] = problem
+		}
 	}
 	l.pages.Render(w, r, status, "mfa", data)
 }
@@ -177,7 +194,8 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 func (l *Login) renderEnroll(w http.ResponseWriter, r *http.Request, lc *loginContext, e *totp.Enrollment, canDefer bool, status int, problem *i18n.Msg) {
 	data := map[string]any{"TitleID": "enroll.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
-		"QR": urlSafe(e.QRPNG), "Key": e.Key, "FactorID": e.FactorID, "CanDefer": canDefer}
+		"QR": urlSafe(e.QRPNG), "Key": e.Key, "FactorID": e.FactorID, "CanDefer": canDefer,
+		"EmailOption": l.Email != nil && policy.RoleFor(lc.user.Role).Allows(policy.Email) && lc.user.Email != ""}
 	if problem != nil {
 		data["Error"] = problem
 	}
@@ -216,6 +234,10 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if r.PostForm.Get("method") == policy.Email && l.Email != nil {
+		l.verifyEmailCode(w, r, lc)
+		return
+	}
 	factors, err := l.st.ActiveFactors(ctx, lc.user.ID)
 	if err != nil || l.TOTP == nil {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
@@ -306,10 +328,14 @@ func (l *Login) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.enrolled", Result: "ok",
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "totp"})
-	if !l.recordFactor(w, r, lc, l.TOTP.AMR()) {
-		return
+	if l.recordFactor(w, r, lc, l.TOTP.AMR()) {
+		l.afterEnrollment(w, r, lc)
 	}
-	// The first factor: hand out backup codes, once, before going on.
+}
+
+// afterEnrollment hands out backup codes with the first factor, once, then goes on.
+func (l *Login) afterEnrollment(w http.ResponseWriter, r *http.Request, lc *loginContext) {
+	ctx := r.Context()
 	if l.Backup != nil {
 		if left, err := l.Backup.Left(ctx, lc.user.ID); err == nil && left == 0 {
 			codes, err := l.Backup.Generate(ctx, lc.user.ID)
@@ -452,4 +478,111 @@ func (l *Login) rememberDevice(w http.ResponseWriter, r *http.Request, lc *login
 	l.cookies.Set(w, deviceCookie, value, l.RememberFor)
 	l.audit.Record(r.Context(), &store.AuditEvent{TenantID: lc.user.TenantID, Event: "device.remembered", Result: "ok",
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: d.Network})
+}
+
+// sendEmailCode sends a code to the person's email (unless the cooldown says one just went) and
+// shows the code page.
+func (l *Login) sendEmailCode(w http.ResponseWriter, r *http.Request, lc *loginContext, explicit bool) {
+	ctx := r.Context()
+	loc := l.pages.Language(nil, r, lc.ar.Params.UILocales, lc.user.Locale)
+	minutes := int(l.Email.TTL() / time.Minute)
+	err := l.Email.Send(ctx, lc.user.ID, lc.user.Email, audit.RequestFrom(ctx).IP, func(code string) delivery.Message {
+		return delivery.Message{Subject: loc.T("email.subject"), Body: loc.T("email.body", "Code", code, "Minutes", minutes)}
+	})
+	var limited *store.ErrSendLimited
+	switch {
+	case err == nil:
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.email_sent", Result: "ok",
+			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
+		l.renderChallenge(w, r, lc, http.StatusOK, nil)
+	case errors.As(err, &limited):
+		var notice *i18n.Msg
+		if explicit || limited.Reason != "cooldown" {
+			notice = &i18n.Msg{ID: "mfa.email_wait", Data: map[string]any{"Wait": plainDuration(loc, time.Until(limited.RetryAt))}}
+		}
+		l.renderChallenge(w, r, lc, http.StatusOK, notice)
+	default:
+		slog.ErrorContext(ctx, "mfa: send email code", "err", err)
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.email_sent", Result: "failed",
+			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
+		l.renderChallenge(w, r, lc, http.StatusServiceUnavailable, &i18n.Msg{ID: "mfa.email_failed"})
+	}
+}
+
+// enrollEmail starts setting up email codes as the second factor.
+func (l *Login) enrollEmail(w http.ResponseWriter, r *http.Request) {
+	lc, ok := l.stepForm(w, r)
+	if !ok || l.Email == nil || !policy.RoleFor(lc.user.Role).Allows(policy.Email) {
+		if ok {
+			l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
+		}
+		return
+	}
+	lc.channel, lc.purpose = policy.Email, "enroll"
+	l.sendEmailCode(w, r, lc, false)
+}
+
+// resendEmail is "Send a new code".
+func (l *Login) resendEmail(w http.ResponseWriter, r *http.Request) {
+	lc, ok := l.stepForm(w, r)
+	if !ok || l.Email == nil {
+		return
+	}
+	lc.channel, lc.purpose = policy.Email, r.PostForm.Get("purpose")
+	l.sendEmailCode(w, r, lc, true)
+}
+
+// verifyEmailCode checks an emailed code: during enrollment it turns the factor on (a wrong code
+// there is not counted); at a challenge a wrong code counts like any other.
+func (l *Login) verifyEmailCode(w http.ResponseWriter, r *http.Request, lc *loginContext) {
+	ctx := r.Context()
+	lc.channel, lc.purpose = policy.Email, r.PostForm.Get("purpose")
+	err := l.Email.VerifyUser(ctx, lc.user.ID, r.PostForm.Get("code"))
+	if err != nil && !errors.Is(err, factor.ErrWrong) {
+		slog.ErrorContext(ctx, "mfa: verify email code", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	if lc.purpose == "enroll" {
+		if err != nil {
+			l.renderChallenge(w, r, lc, http.StatusUnauthorized, &i18n.Msg{ID: "enroll.wrong"})
+			return
+		}
+		f := &store.Factor{UserID: lc.user.ID, TenantID: lc.user.TenantID, Kind: policy.Email, Label: lc.user.Email}
+		if err := l.st.CreateFactor(ctx, f); err == nil {
+			err = l.st.ActivateFactor(ctx, lc.user.ID, f.ID)
+		}
+		if err != nil {
+			l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+			return
+		}
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.enrolled", Result: "ok",
+			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "email"})
+		if l.recordFactor(w, r, lc, l.Email.AMR()) {
+			l.afterEnrollment(w, r, lc)
+		}
+		return
+	}
+	if err != nil {
+		l.wrongAnswer(w, r, lc, "mfa.email", &i18n.Msg{ID: "mfa.wrong"})
+		return
+	}
+	if err := l.st.MFASuccess(ctx, lc.user.ID); err != nil {
+		slog.WarnContext(ctx, "mfa: reset count", "err", err)
+	}
+	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.email", Result: "ok",
+		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
+	if r.PostForm.Get("remember") == "1" {
+		l.rememberDevice(w, r, lc)
+	}
+	l.addFactor(w, r, lc, l.Email.AMR())
+}
+
+// maskEmail shows enough of an address to recognise it: p•••@example.org.
+func maskEmail(e string) string {
+	at := strings.LastIndexByte(e, '@')
+	if at < 1 {
+		return e
+	}
+	return e[:1] + "•••" + e[at:]
 }

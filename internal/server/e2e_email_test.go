@@ -1,0 +1,82 @@
+package server_test
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tessera-health/tessera/internal/server"
+	"github.com/tessera-health/tessera/internal/store"
+	"github.com/tessera-health/tessera/internal/store/storetest"
+)
+
+var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
+
+// lastEmailCode reads the newest code sent to an address from the dev outbox.
+func lastEmailCode(t *testing.T, e *env, to string) string {
+	t.Helper()
+	for _, m := range e.node.Outbox.List() {
+		if m.Channel == "email" && m.To == to {
+			return sixDigits.FindString(m.Body)
+		}
+	}
+	t.Fatalf("no email to %s in the outbox", to)
+	return ""
+}
+
+// TestEmailCodes: someone without a smartphone sets up codes by email, and is later asked for an
+// emailed code; the code page shows where it went, the resend waits for the cooldown, and a
+// sign-in with it is multi-factor.
+func TestEmailCodes(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	e.tenant.MFAMode = store.MFARequired
+	e.st.UpdateTenant(e.ctx, e.tenant)
+	id, sec := e.client(store.ClientWeb, nil)
+	e.user("pat@example.org", "correct horse battery")
+	r := e.rp(id, sec)
+
+	br := newBrowser(t)
+	start, f := r.authURL()
+	br.get(start)
+	br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+	if !strings.Contains(br.body, `action="/mfa/enroll-email"`) {
+		t.Fatalf("no email option on the enrollment page")
+	}
+	br.post(e.issuer+"/mfa/enroll-email", br.formFields())
+	if !strings.Contains(br.body, "p•••@example.org") {
+		t.Fatalf("the code page must say where the code went: %.300s", br.body)
+	}
+	fields := br.formFields()
+	fields.Set("code", lastEmailCode(t, e, "pat@example.org"))
+	br.post(e.issuer+"/mfa/verify", fields)
+	if !strings.Contains(br.body, "backup codes") && !strings.Contains(br.body, "Save your backup codes") {
+		t.Fatalf("expected the backup codes after the first factor: %d", br.status)
+	}
+	br.post(e.issuer+"/mfa/continue", br.formFields())
+	_, idt := r.exchange(br.code(f), f)
+	if c := claims(t, idt); c["acr"] != "urn:tessera:acr:mfa" || !slices.Equal(toStrings(c["amr"]), []string{"pwd", "otp", "mfa"}) {
+		t.Errorf("after email enrollment: %v %v", c["acr"], c["amr"])
+	}
+
+	// Later: the code is sent on arrival; an immediate resend waits for the cooldown.
+	e.st.ExecRaw(e.ctx, "UPDATE otp_sends SET at = at - 60")
+	br = newBrowser(t)
+	start, f = r.authURL()
+	br.get(start)
+	br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+	if !strings.Contains(br.body, "Check your email") {
+		t.Fatalf("expected the email code page: %.300s", br.body)
+	}
+	code := lastEmailCode(t, e, "pat@example.org")
+	br.post(e.issuer+"/mfa/resend", br.formFields())
+	if !strings.Contains(br.body, "You can ask for a new one in") {
+		t.Errorf("an immediate resend must say when to try again")
+	}
+	fields = br.formFields()
+	fields.Set("code", code)
+	br.post(e.issuer+"/mfa/verify", fields)
+	if _, idt := r.exchange(br.code(f), f); claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
+		t.Error("email code sign-in is not mfa")
+	}
+}
