@@ -8,8 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/tessera-health/tessera/internal/config"
+	"github.com/tessera-health/tessera/internal/delivery"
 	"github.com/tessera-health/tessera/internal/demo"
 	"github.com/tessera-health/tessera/internal/server"
 )
@@ -54,7 +58,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	node, err := server.New(ctx, st, serverOptions(cfg, key))
+	opts := serverOptions(cfg, key)
+	if cfg.SMTP.Host != "" {
+		if opts.EmailSender, err = smtpSender(cfg); err != nil {
+			return err
+		}
+	}
+	node, err := server.New(ctx, st, opts)
 	if err != nil {
 		return err
 	}
@@ -135,4 +145,18 @@ func printDemo(w io.Writer, issuer string) {
   Dev outbox:  %[1]s/dev/outbox
 
 `, issuer, demo.PatientEmail, demo.PatientPassword, demo.ProviderEmail, demo.ProviderPassword)
+}
+
+// smtpSender builds the mail sender; the password comes from its file, never from the
+// configuration text or the environment.
+func smtpSender(cfg *config.Config) (*delivery.SMTP, error) {
+	s := &delivery.SMTP{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS, Username: cfg.SMTP.Username, From: cfg.SMTP.From}
+	if cfg.SMTP.PasswordFile != "" {
+		raw, err := os.ReadFile(cfg.SMTP.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("smtp.password_file: %w", err)
+		}
+		s.Password = strings.TrimRight(string(raw), "\r\n")
+	}
+	return s, nil
 }

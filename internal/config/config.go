@@ -46,6 +46,7 @@ type Config struct {
 	Password PasswordConfig `yaml:"password"`
 	Keys     KeysConfig     `yaml:"keys"`
 	Cache    CacheConfig    `yaml:"cache"`
+	SMTP     SMTPConfig     `yaml:"smtp"`
 
 	// origins records where each key's value came from, to say so in problems.
 	origins map[string]string
@@ -96,6 +97,18 @@ type KeysConfig struct {
 	RotationGrace time.Duration `yaml:"rotation_grace"`
 }
 
+// SMTPConfig is the mail server that carries emailed codes and notices. An empty host turns
+// email off (dev mode uses the dev outbox instead). The password is read from a file so it never
+// sits in the configuration or the environment.
+type SMTPConfig struct {
+	Host         string `yaml:"host"`
+	Port         int    `yaml:"port"`
+	TLS          string `yaml:"tls"` // starttls, implicit, or none (loopback only)
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	From         string `yaml:"from"`
+}
+
 // CacheConfig is the in-memory cache of clients, keys and tenant policy.
 type CacheConfig struct {
 	TTL time.Duration `yaml:"ttl"` // 0 disables the cache; at most 60s
@@ -127,6 +140,7 @@ func Default() *Config {
 		},
 		Keys:  KeysConfig{SigningAlg: "ES256", RotationGrace: 24 * time.Hour},
 		Cache: CacheConfig{TTL: 10 * time.Second},
+		SMTP:  SMTPConfig{Port: 587, TLS: "starttls"},
 	}
 }
 
@@ -619,6 +633,21 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	switch c.SMTP.TLS {
+	case "starttls", "implicit":
+	case "none":
+		if h := c.SMTP.Host; h != "" && h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			v.add("smtp.tls", "none is only allowed for a mail server on this machine (localhost); use starttls or implicit for %q", h)
+		}
+	default:
+		v.add("smtp.tls", "must be starttls, implicit or none; got %q", c.SMTP.TLS)
+	}
+	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+		v.add("smtp.port", "must be a port number (587 for starttls, 465 for implicit TLS); got %d", c.SMTP.Port)
+	}
+	if c.SMTP.Host != "" && !strings.Contains(c.SMTP.From, "@") {
+		v.add("smtp.from", "must be the sender address (example: Riverside Health <no-reply@riverside.example>) when smtp.host is set")
+	}
 	if c.Cache.TTL < 0 || c.Cache.TTL > time.Minute {
 		v.add("cache.ttl", "must be between 0 (no cache) and 60s, so a revoked client or key stops working within a minute; got %s", formatDuration(c.Cache.TTL))
 	}

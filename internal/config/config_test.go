@@ -236,7 +236,7 @@ func TestYAMLProblems(t *testing.T) {
 		{"unknown top-level key", "adr: 1.2.3.4:5\n", []string{`adr: unknown key; did you mean "addr"?`, "line 1"}},
 		{"unknown nested key", "log:\n  levl: debug\n", []string{`log.levl: unknown key; did you mean "level"?`, "line 2"}},
 		{"unknown key, nothing close", "log:\n  colour: red\n", []string{"log.colour: unknown key; known keys here: level, format"}},
-		{"unknown section", "smtp:\n  host: x\n", []string{"smtp: unknown key"}},
+		{"unknown section", "ldap:\n  host: x\n", []string{"ldap: unknown key"}},
 		{"bad duration", "tokens:\n  access_token_ttl: abc\n",
 			[]string{`tokens.access_token_ttl: "abc" is not a duration (examples: 15m, 1h)`, "line 2; env TESSERA_TOKENS_ACCESS_TOKEN_TTL"}},
 		{"bare number is not a duration", "cache:\n  ttl: 10\n", []string{`cache.ttl: "10" is not a duration`}},
@@ -679,5 +679,26 @@ func TestContractEnvNames(t *testing.T) {
 		if !found {
 			t.Errorf("no setting reads %s", env)
 		}
+	}
+}
+
+func TestSMTPValidation(t *testing.T) {
+	tests := []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"TESSERA_SMTP_HOST=mail.example.org", "TESSERA_SMTP_TLS=none", "TESSERA_SMTP_FROM=a@example.org"}, "smtp.tls: none is only allowed"},
+		{[]string{"TESSERA_SMTP_HOST=mail.example.org"}, "smtp.from: must be the sender address"},
+		{[]string{"TESSERA_SMTP_TLS=sometimes"}, "smtp.tls: must be starttls, implicit or none"},
+		{[]string{"TESSERA_SMTP_PORT=70000"}, "smtp.port: must be a port number"},
+	}
+	for _, tt := range tests {
+		_, err := Load("", tt.env, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want %q", tt.env, err, tt.want)
+		}
+	}
+	if _, err := Load("", []string{"TESSERA_SMTP_HOST=localhost", "TESSERA_SMTP_TLS=none", "TESSERA_SMTP_PORT=2525", "TESSERA_SMTP_FROM=x@example.org"}, nil); err != nil {
+		t.Errorf("a local mail server without TLS: %v", err)
 	}
 }

@@ -49,6 +49,10 @@ type Options struct {
 	KeyGrace       time.Duration
 	CacheTTL       time.Duration
 
+	// EmailSender delivers emailed codes (SMTP); nil leaves email to the dev outbox in dev mode
+	// and off otherwise.
+	EmailSender delivery.Sender
+
 	Password            password.Params
 	MaxConcurrentHashes int
 	MinPasswordLength   int
@@ -122,8 +126,12 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	s.Login.RememberFor, s.Login.Devices, s.Login.DeviceNetwork = 7*24*time.Hour, box.Hasher("remembered-device"), "exact"
 	if opts.Dev {
 		// Dev mode: messages go to the dev outbox, so emailed codes work without a mail server.
-		// Outside dev mode email codes wait for the SMTP sender.
 		s.Outbox = &delivery.Outbox{}
+	}
+	switch {
+	case opts.EmailSender != nil:
+		s.Login.Email = otp.Email(st, box.Hasher("otp-code"), opts.EmailSender)
+	case s.Outbox != nil:
 		s.Login.Email = otp.Email(st, box.Hasher("otp-code"), s.Outbox)
 	}
 
