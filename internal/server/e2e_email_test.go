@@ -58,6 +58,9 @@ func TestEmailCodes(t *testing.T) {
 	if c := claims(t, idt); c["acr"] != "urn:tessera:acr:mfa" || !slices.Equal(toStrings(c["amr"]), []string{"pwd", "otp", "mfa"}) {
 		t.Errorf("after email enrollment: %v %v", c["acr"], c["amr"])
 	}
+	if !outboxHas(e, "pat@example.org", "A sign-in method was added to your account") {
+		t.Error("no security notice for the new factor")
+	}
 
 	// Later: the code is sent on arrival; an immediate resend waits for the cooldown.
 	e.st.ExecRaw(e.ctx, "UPDATE otp_sends SET at = at - 60")
@@ -78,5 +81,35 @@ func TestEmailCodes(t *testing.T) {
 	br.post(e.issuer+"/mfa/verify", fields)
 	if _, idt := r.exchange(br.code(f), f); claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
 		t.Error("email code sign-in is not mfa")
+	}
+}
+
+func outboxHas(e *env, to, subject string) bool {
+	for _, m := range e.node.Outbox.List() {
+		if m.To == to && m.Subject == subject {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLockNotice: the person is told by email when their account locks.
+func TestLockNotice(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	id, sec := e.client(store.ClientWeb, nil)
+	u := e.user("pat@example.org", "correct horse battery")
+	secret := enrollDirect(t, e, u)
+	r := e.rp(id, sec)
+	br := newBrowser(t)
+	start, _ := r.authURL()
+	br.get(start)
+	br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+	for range 7 {
+		fields := br.formFields()
+		fields.Set("code", wrongCode(t, secret))
+		br.post(e.issuer+"/mfa/verify", fields)
+	}
+	if br.status != 403 || !outboxHas(e, "pat@example.org", "Your account was locked") {
+		t.Errorf("lock: status %d, notice sent: %v", br.status, outboxHas(e, "pat@example.org", "Your account was locked"))
 	}
 }

@@ -130,9 +130,12 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	}
 	switch {
 	case opts.EmailSender != nil:
-		s.Login.Email = otp.Email(st, box.Hasher("otp-code"), opts.EmailSender)
+		s.Login.Mailer = opts.EmailSender
 	case s.Outbox != nil:
-		s.Login.Email = otp.Email(st, box.Hasher("otp-code"), s.Outbox)
+		s.Login.Mailer = s.Outbox
+	}
+	if s.Login.Mailer != nil {
+		s.Login.Email = otp.Email(st, box.Hasher("otp-code"), s.Login.Mailer)
 	}
 
 	s.Provider, err = oidcop.New(st, s.Keys, oidcop.Options{

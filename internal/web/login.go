@@ -14,6 +14,7 @@ import (
 
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/authn"
+	"github.com/tessera-health/tessera/internal/delivery"
 	"github.com/tessera-health/tessera/internal/factor/backupcode"
 	"github.com/tessera-health/tessera/internal/factor/otp"
 	"github.com/tessera-health/tessera/internal/factor/totp"
@@ -54,6 +55,8 @@ type Login struct {
 	Backup *backupcode.Codes
 	// Email sends and checks emailed codes; nil where no email sender is configured.
 	Email *otp.Channel
+	// Mailer sends security notices by email; nil where no email sender is configured.
+	Mailer delivery.Sender
 	// Remembered devices: how long (0 turns the checkbox off), the keyed hash of their cookies,
 	// and how closely they are tied to the network ("exact", "prefix" or "off").
 	RememberFor   time.Duration

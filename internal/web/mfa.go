@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"log/slog"
@@ -293,6 +294,7 @@ func (l *Login) wrongAnswer(w http.ResponseWriter, r *http.Request, lc *loginCon
 	if locked {
 		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "user.locked", Result: "ok",
 			SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "too many wrong codes"})
+		l.notify(r, lc, "locked", nil)
 		l.renderLocked(w, r, lc)
 		return
 	}
@@ -328,6 +330,7 @@ func (l *Login) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.enrolled", Result: "ok",
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "totp"})
+	l.notify(r, lc, "factor", map[string]any{"Method": "authenticator app"})
 	if l.recordFactor(w, r, lc, l.TOTP.AMR()) {
 		l.afterEnrollment(w, r, lc)
 	}
@@ -558,6 +561,7 @@ func (l *Login) verifyEmailCode(w http.ResponseWriter, r *http.Request, lc *logi
 		}
 		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.enrolled", Result: "ok",
 			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "email"})
+		l.notify(r, lc, "factor", map[string]any{"Method": "email"})
 		if l.recordFactor(w, r, lc, l.Email.AMR()) {
 			l.afterEnrollment(w, r, lc)
 		}
@@ -585,4 +589,22 @@ func maskEmail(e string) string {
 		return e
 	}
 	return e[:1] + "•••" + e[at:]
+}
+
+// notify emails the person a security notice (a factor added, the account locked), in their
+// language. Delivery failures are logged, never shown: the notice must not block the sign-in.
+func (l *Login) notify(r *http.Request, lc *loginContext, kind string, data map[string]any) {
+	if l.Mailer == nil || lc.user.Email == "" {
+		return
+	}
+	loc := l.pages.Language(nil, r, nil, lc.user.Locale)
+	kv := []any{"Tenant", lc.tenant.Name, "When", l.now().UTC().Format("2006-01-02 15:04 UTC")}
+	for k, v := range data {
+		kv = append(kv, k, v)
+	}
+	m := delivery.Message{Channel: "email", To: lc.user.Email, Subject: loc.T("notice." + kind + ".subject"),
+		Body: loc.T("notice."+kind+".body", kv...)}
+	if err := l.Mailer.Send(context.WithoutCancel(r.Context()), m); err != nil {
+		slog.ErrorContext(r.Context(), "notice: send", "kind", kind, "err", err)
+	}
 }
