@@ -113,3 +113,35 @@ func TestLockNotice(t *testing.T) {
 		t.Errorf("lock: status %d, notice sent: %v", br.status, outboxHas(e, "pat@example.org", "Your account was locked"))
 	}
 }
+
+// TestAnotherMethod: someone with an app and email codes is asked for their default (the app)
+// and can switch to an emailed code.
+func TestAnotherMethod(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	id, sec := e.client(store.ClientWeb, nil)
+	u := e.user("pat@example.org", "correct horse battery")
+	enrollDirect(t, e, u)
+	f := &store.Factor{UserID: u.ID, TenantID: u.TenantID, Kind: "email", Label: u.Email}
+	e.st.CreateFactor(e.ctx, f)
+	e.st.ActivateFactor(e.ctx, u.ID, f.ID)
+	r := e.rp(id, sec)
+	br := newBrowser(t)
+	start, fl := r.authURL()
+	br.get(start)
+	br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+	if !strings.Contains(br.body, "authenticator app") || !strings.Contains(br.body, `value="email"`) {
+		t.Fatalf("expected the app's code page offering email: %.400s", br.body)
+	}
+	fields := br.formFields()
+	fields.Set("kind", "email")
+	br.post(e.issuer+"/mfa/method", fields)
+	if !strings.Contains(br.body, "Check your email") {
+		t.Fatalf("switching to email: %d", br.status)
+	}
+	fields = br.formFields()
+	fields.Set("code", lastEmailCode(t, e, "pat@example.org"))
+	br.post(e.issuer+"/mfa/verify", fields)
+	if _, idt := r.exchange(br.code(fl), fl); claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
+		t.Error("the emailed code did not finish the sign-in")
+	}
+}

@@ -87,6 +87,7 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /mfa/continue", l.continueSignIn)
 	mux.HandleFunc("POST /mfa/enroll-email", l.enrollEmail)
 	mux.HandleFunc("POST /mfa/resend", l.resendEmail)
+	mux.HandleFunc("POST /mfa/method", l.switchMethod)
 	mux.HandleFunc("GET /logged-out", l.signedOut)
 }
 

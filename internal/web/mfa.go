@@ -182,6 +182,9 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 	if lc.channel == policy.Email && l.Email != nil {
 		data["Channel"], data["To"], data["Minutes"] = policy.Email, maskEmail(lc.user.Email), int(l.Email.TTL()/time.Minute)
 	}
+	if lc.purpose != "enroll" {
+		data["Others"] = l.otherMethods(r, lc, data["Channel"].(string))
+	}
 	if problem != nil {
 		if problem.ID == "mfa.email_wait" {
 			data["Notice"] = problem
@@ -607,4 +610,40 @@ func (l *Login) notify(r *http.Request, lc *loginContext, kind string, data map[
 	if err := l.Mailer.Send(context.WithoutCancel(r.Context()), m); err != nil {
 		slog.ErrorContext(r.Context(), "notice: send", "kind", kind, "err", err)
 	}
+}
+
+// otherMethods lists the person's other usable factors for "Use another method".
+func (l *Login) otherMethods(r *http.Request, lc *loginContext, current string) []string {
+	s, err := l.state(r, lc, false)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, f := range s.Enrolled {
+		if f.Kind != current && s.Role.Allows(f.Kind) && !slices.Contains(out, f.Kind) {
+			out = append(out, f.Kind)
+		}
+	}
+	return out
+}
+
+// switchMethod shows the code page for another enrolled factor.
+func (l *Login) switchMethod(w http.ResponseWriter, r *http.Request) {
+	lc, ok := l.stepForm(w, r)
+	if !ok {
+		return
+	}
+	kind := r.PostForm.Get("kind")
+	if !slices.Contains(l.otherMethods(r, lc, ""), kind) {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
+		return
+	}
+	lc.purpose = "challenge"
+	if kind == policy.Email {
+		lc.channel = policy.Email
+		l.sendEmailCode(w, r, lc, false)
+		return
+	}
+	lc.channel = policy.TOTP
+	l.renderChallenge(w, r, lc, http.StatusOK, nil)
 }
