@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -143,5 +144,48 @@ func TestAnotherMethod(t *testing.T) {
 	br.post(e.issuer+"/mfa/verify", fields)
 	if _, idt := r.exchange(br.code(fl), fl); claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
 		t.Error("the emailed code did not finish the sign-in")
+	}
+}
+
+// TestNoFactorSwap: someone holding only the password (and perhaps the mailbox) of a person who
+// uses an authenticator app cannot get an emailed code accepted, nor set up email as a new factor
+// in place of answering the app.
+func TestNoFactorSwap(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	id, sec := e.client(store.ClientWeb, nil)
+	u := e.user("pat@example.org", "correct horse battery")
+	enrollDirect(t, e, u)
+	r := e.rp(id, sec)
+	br := newBrowser(t)
+	start, _ := r.authURL()
+	br.get(start)
+	br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+	base := br.formFields()
+	for _, tc := range []struct {
+		path    string
+		purpose string
+	}{{"/mfa/enroll-email", "enroll"}, {"/mfa/resend", "challenge"}, {"/mfa/resend", "enroll"}} {
+		f := br.formFields()
+		f.Set("purpose", tc.purpose)
+		br.post(e.issuer+tc.path, f)
+		if br.status != 400 {
+			t.Errorf("%s (%s): %d, want 400", tc.path, tc.purpose, br.status)
+		}
+	}
+	if len(e.node.Outbox.List()) != 0 {
+		t.Errorf("a code was emailed to a person who does not use email codes: %+v", e.node.Outbox.List())
+	}
+	for _, purpose := range []string{"enroll", "challenge"} {
+		f := url.Values{}
+		for k, v := range base {
+			f[k] = v
+		}
+		f.Set("method", "email")
+		f.Set("purpose", purpose)
+		f.Set("code", "123456")
+		br.post(e.issuer+"/mfa/verify", f)
+		if br.status != 400 || br.last != nil {
+			t.Errorf("email code with purpose %s: %d %v", purpose, br.status, br.last)
+		}
 	}
 }

@@ -317,7 +317,7 @@ func (l *Login) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	f, err := l.st.FactorByID(ctx, lc.user.ID, r.PostForm.Get("factorID"))
-	if err != nil || f.Active || f.Kind != policy.TOTP {
+	if err != nil || f.Active || f.Kind != policy.TOTP || !l.mayUse(r, lc, policy.TOTP, "enroll") {
 		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
 		return
 	}
@@ -518,7 +518,7 @@ func (l *Login) sendEmailCode(w http.ResponseWriter, r *http.Request, lc *loginC
 // enrollEmail starts setting up email codes as the second factor.
 func (l *Login) enrollEmail(w http.ResponseWriter, r *http.Request) {
 	lc, ok := l.stepForm(w, r)
-	if !ok || l.Email == nil || !policy.RoleFor(lc.user.Role).Allows(policy.Email) {
+	if !ok || l.Email == nil || !l.mayUse(r, lc, policy.Email, "enroll") {
 		if ok {
 			l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
 		}
@@ -535,6 +535,10 @@ func (l *Login) resendEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lc.channel, lc.purpose = policy.Email, r.PostForm.Get("purpose")
+	if !l.mayUse(r, lc, policy.Email, lc.purpose) {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
+		return
+	}
 	l.sendEmailCode(w, r, lc, true)
 }
 
@@ -543,6 +547,10 @@ func (l *Login) resendEmail(w http.ResponseWriter, r *http.Request) {
 func (l *Login) verifyEmailCode(w http.ResponseWriter, r *http.Request, lc *loginContext) {
 	ctx := r.Context()
 	lc.channel, lc.purpose = policy.Email, r.PostForm.Get("purpose")
+	if !l.mayUse(r, lc, policy.Email, lc.purpose) {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
+		return
+	}
 	err := l.Email.VerifyUser(ctx, lc.user.ID, r.PostForm.Get("code"))
 	if err != nil && !errors.Is(err, factor.ErrWrong) {
 		slog.ErrorContext(ctx, "mfa: verify email code", "err", err)
@@ -646,4 +654,21 @@ func (l *Login) switchMethod(w http.ResponseWriter, r *http.Request) {
 	}
 	lc.channel = policy.TOTP
 	l.renderChallenge(w, r, lc, http.StatusOK, nil)
+}
+
+// mayUse reports whether the person may answer with kind now: an enrolled, allowed factor when
+// challenged; and setting one up only while Next says this sign-in must enroll. Without this
+// check, someone holding only the password (and, say, the person's mailbox) could set up a new
+// factor instead of answering the one the person already has.
+func (l *Login) mayUse(r *http.Request, lc *loginContext, kind, purpose string) bool {
+	s, err := l.state(r, lc, false)
+	if err != nil {
+		return false
+	}
+	step := authn.Next(s)
+	if purpose == "enroll" {
+		return step.Kind == authn.StepEnroll && slices.Contains(step.Factors, kind)
+	}
+	return step.Kind == authn.StepChallenge && slices.Contains(step.Factors, kind) ||
+		slices.Contains(l.otherMethods(r, lc, ""), kind)
 }
