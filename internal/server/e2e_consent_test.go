@@ -69,3 +69,26 @@ func TestConsent(t *testing.T) {
 		}
 	})
 }
+
+// TestConsentIsNoWayAroundMFA: with the password given and the code still owed, posting "Allow"
+// on the consent form does not hand out a code; the person is asked for the second factor.
+func TestConsentIsNoWayAroundMFA(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
+	id, sec := e.client(store.ClientWeb, func(c *store.Client) { c.FirstParty = false })
+	u := e.user("pat@example.org", "correct horse battery")
+	enrollDirect(t, e, u)
+	r := e.rp(id, sec)
+	br := newBrowser(t)
+	start, _ := r.authURL()
+	br.get(start)
+	br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+	if !strings.Contains(br.body, `action="/mfa/verify"`) {
+		t.Fatalf("expected the code page first: %.300s", br.body)
+	}
+	f := br.formFields()
+	f.Set("decision", "allow")
+	br.post(e.issuer+"/consent", f)
+	if br.last != nil || !strings.Contains(br.body, `action="/mfa/verify"`) {
+		t.Fatalf("consent skipped the second factor: sent back to the RP = %v, status %d", br.last, br.status)
+	}
+}

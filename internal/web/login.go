@@ -347,7 +347,10 @@ func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	l.audit.Record(r.Context(), &store.AuditEvent{TenantID: se.TenantID, Event: "consent.granted", Result: "ok",
 		ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID, Detail: strings.Join(ar.GetScopes(), " ")})
-	l.complete(w, r, ar, se, store.SplitList(se.AMR), "consent")
+	// On through the state machine, not straight to the code: consent is no way around a second
+	// factor still owed.
+	// A deferral travels through the consent form; Next honours it only where policy allows one.
+	l.proceed(w, r, ar, se, "consent", stepFlags{consented: true, deferred: r.PostForm.Get("deferred") == "1"})
 }
 
 // scopeWords returns the catalog ids that say in plain words what each scope gives the

@@ -77,10 +77,17 @@ func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.S
 
 // finish takes a signed-in browser session to wherever the sign-in goes next.
 func (l *Login) finish(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string) {
-	l.proceed(w, r, ar, se, how, false)
+	l.proceed(w, r, ar, se, how, stepFlags{})
 }
 
-func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string, deferred bool) {
+// stepFlags are the person's answers on pages that are not factors.
+type stepFlags struct {
+	deferred  bool // "Remind me later"
+	consented bool // "Allow" on the consent page, just now
+}
+
+func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string, fl stepFlags) {
+	deferred := fl.deferred
 	ctx := r.Context()
 	c, err := l.op.Client(ctx, ar.GetClientID())
 	if err != nil {
@@ -140,7 +147,7 @@ func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthR
 			l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "mfa.deferred", Result: "ok",
 				ActorID: se.UserID, SubjectID: se.UserID, ClientID: c.Row().ID})
 		}
-		if l.needsConsent(r, ar, c, se.UserID) {
+		if !fl.consented && l.needsConsent(r, ar, c, se.UserID) {
 			if ar.HasPrompt("none") {
 				l.op.RedirectError(w, r, ar, "consent_required", "the user has not allowed this application")
 				return
@@ -148,7 +155,7 @@ func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthR
 			l.pages.Render(w, r, http.StatusOK, "consent", map[string]any{
 				"Title": c.Row().Name, "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
 				"CSRF": l.cookies.CSRFToken(w, r), "Scopes": scopeWords(ar.GetScopes()), "UILocales": ar.Params.UILocales,
-				"SwitchURL": "",
+				"SwitchURL": "", "Deferred": fl.deferred,
 			})
 			return
 		}
@@ -356,7 +363,7 @@ func (l *Login) afterEnrollment(w http.ResponseWriter, r *http.Request, lc *logi
 			slog.ErrorContext(ctx, "mfa: backup codes", "err", err)
 		}
 	}
-	l.proceed(w, r, lc.ar, lc.se, "mfa", false)
+	l.proceed(w, r, lc.ar, lc.se, "mfa", stepFlags{})
 }
 
 // continueSignIn goes on after the backup codes page.
@@ -365,7 +372,7 @@ func (l *Login) continueSignIn(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	l.proceed(w, r, lc.ar, lc.se, "mfa", false)
+	l.proceed(w, r, lc.ar, lc.se, "mfa", stepFlags{})
 }
 
 // verifyBackup accepts a backup code in place of the app's code; wrong ones count like any
@@ -406,13 +413,13 @@ func (l *Login) deferEnrollment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	l.proceed(w, r, lc.ar, lc.se, "password", true)
+	l.proceed(w, r, lc.ar, lc.se, "password", stepFlags{deferred: true})
 }
 
 // addFactor records a second factor on the browser's session and continues the sign-in.
 func (l *Login) addFactor(w http.ResponseWriter, r *http.Request, lc *loginContext, amr []string) {
 	if l.recordFactor(w, r, lc, amr) {
-		l.proceed(w, r, lc.ar, lc.se, "mfa", false)
+		l.proceed(w, r, lc.ar, lc.se, "mfa", stepFlags{})
 	}
 }
 
