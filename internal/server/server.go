@@ -121,6 +121,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	s.Login = web.NewLogin(st, nil, s.Password, sessions, s.Audit, s.Pages, cookies,
 		web.LoginOptions{SSOTTL: opts.SSOTTL, IdleTTL: opts.IdleTTL})
 	s.Login.OnResult = s.Metrics.Login
+	s.Login.Issuer, s.Login.MinPasswordLength = opts.Issuer, opts.MinPasswordLength
 	s.Login.TOTP = totp.New(st, box)
 	s.Login.Backup = backupcode.New(st, box.Hasher("backup-code"))
 	s.Login.RememberFor, s.Login.Devices, s.Login.DeviceNetwork = 7*24*time.Hour, box.Hasher("remembered-device"), "exact"
@@ -194,6 +195,8 @@ func (s *Server) routes() {
 	s.mux.Handle("/logged-out", guarded)
 	s.mux.Handle("/consent", guarded)
 	s.mux.Handle("/mfa/", guarded)
+	s.mux.Handle("/forgot", guarded)
+	s.mux.Handle("/reset", guarded)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(tessera.Static())))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.ready)

@@ -57,6 +57,9 @@ type Login struct {
 	Email *otp.Channel
 	// Mailer sends security notices by email; nil where no email sender is configured.
 	Mailer delivery.Sender
+	// Issuer builds links in emails; MinPasswordLength is the password policy's minimum.
+	Issuer            string
+	MinPasswordLength int
 	// Remembered devices: how long (0 turns the checkbox off), the keyed hash of their cookies,
 	// and how closely they are tied to the network ("exact", "prefix" or "off").
 	RememberFor   time.Duration
@@ -88,6 +91,10 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /mfa/enroll-email", l.enrollEmail)
 	mux.HandleFunc("POST /mfa/resend", l.resendEmail)
 	mux.HandleFunc("POST /mfa/method", l.switchMethod)
+	mux.HandleFunc("GET /forgot", l.forgotForm)
+	mux.HandleFunc("POST /forgot", l.forgot)
+	mux.HandleFunc("GET /reset", l.resetForm)
+	mux.HandleFunc("POST /reset", l.reset)
 	mux.HandleFunc("GET /logged-out", l.signedOut)
 }
 

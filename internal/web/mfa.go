@@ -679,3 +679,7 @@ func (l *Login) mayUse(r *http.Request, lc *loginContext, kind, purpose string) 
 	return step.Kind == authn.StepChallenge && slices.Contains(step.Factors, kind) ||
 		slices.Contains(l.otherMethods(r, lc, ""), kind)
 }
+
+func deliveryMessage(to, subject, body string) delivery.Message {
+	return delivery.Message{Channel: "email", To: to, Subject: subject, Body: body}
+}

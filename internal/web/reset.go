@@ -1,0 +1,213 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/tessera-health/tessera/internal/audit"
+	"github.com/tessera-health/tessera/internal/factor"
+	"github.com/tessera-health/tessera/internal/i18n"
+	"github.com/tessera-health/tessera/internal/oidcop"
+	"github.com/tessera-health/tessera/internal/password"
+	"github.com/tessera-health/tessera/internal/policy"
+	"github.com/tessera-health/tessera/internal/store"
+)
+
+// "Forgot your password?" is protected by the second factor (seed 000): an emailed single-use
+// link valid 30 minutes AND, for anyone who has one, a code from their authenticator app or a
+// backup code. The answer never says whether the email has an account; a locked account stays
+// locked; a new password ends every session, token and remembered device.
+
+const resetTTL = 30 * time.Minute
+
+func (l *Login) forgotForm(w http.ResponseWriter, r *http.Request) {
+	ar, _, ok := l.load(w, r, r.URL.Query().Get("authRequestID"))
+	if !ok {
+		return
+	}
+	l.pages.Render(w, r, http.StatusOK, "forgot", map[string]any{"TitleID": "forgot.title", "AuthRequestID": ar.GetID(),
+		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": ar.Params.UILocales})
+}
+
+func (l *Login) forgot(w http.ResponseWriter, r *http.Request) {
+	ar, c, ok := l.loadForm(w, r)
+	if !ok {
+		return
+	}
+	if !l.cookies.CheckCSRF(r) {
+		l.pages.Error(w, r, http.StatusForbidden, "error.timeout")
+		return
+	}
+	ctx := r.Context()
+	u, err := l.st.UserByEmail(ctx, c.Row().TenantID, r.PostForm.Get("email"))
+	if err == nil && u.LockedAt == nil && !u.Disabled && l.Mailer != nil {
+		token := randomValue()
+		if err := l.st.CreatePasswordReset(ctx, u.ID, l.sessions.Sum("reset:"+token), resetTTL); err != nil {
+			slog.ErrorContext(ctx, "reset: store link", "err", err)
+		} else {
+			link := l.Issuer + "/reset?" + url.Values{"token": {token}, "authRequestID": {ar.GetID()}}.Encode()
+			loc := l.pages.Language(nil, r, ar.Params.UILocales, u.Locale)
+			m := deliveryMessage(u.Email, loc.T("email.reset.subject"), loc.T("email.reset.body", "Link", link))
+			if err := l.Mailer.Send(ctx, m); err != nil {
+				slog.ErrorContext(ctx, "reset: send link", "err", err)
+			}
+		}
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: u.TenantID, Event: "password.reset_requested", Result: "ok",
+			SubjectID: u.ID, ClientID: c.Row().ID})
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		slog.ErrorContext(ctx, "reset: load user", "err", err)
+	}
+	// The same answer whether or not the address has an account.
+	l.pages.Render(w, r, http.StatusOK, "message", map[string]any{"TitleID": "forgot.sent_title",
+		"Message": &i18n.Msg{ID: "forgot.sent"}, "UILocales": ar.Params.UILocales})
+}
+
+// resetContext is a valid reset link and its person.
+type resetContext struct {
+	reset  *store.PasswordReset
+	user   *store.User
+	tenant *store.Tenant
+	ar     *oidcop.AuthRequest
+	totp   *store.Factor
+	backup bool
+}
+
+func (l *Login) loadReset(w http.ResponseWriter, r *http.Request, token, arID string) (*resetContext, bool) {
+	ctx := r.Context()
+	pr, err := l.st.PasswordResetByToken(ctx, l.sessions.Sum("reset:"+token))
+	if err != nil {
+		l.pages.Render(w, r, http.StatusBadRequest, "message", map[string]any{"TitleID": "forgot.title",
+			"Message": &i18n.Msg{ID: "reset.invalid_link"}})
+		return nil, false
+	}
+	u, err := l.st.UserByID(ctx, pr.UserID)
+	if err != nil {
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return nil, false
+	}
+	t, _ := l.st.TenantByID(ctx, u.TenantID)
+	rc := &resetContext{reset: pr, user: u, tenant: t}
+	rc.ar, _ = l.op.Storage().AuthRequest(ctx, arID)
+	if u.LockedAt != nil {
+		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
+			"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": u.Locale})
+		return nil, false
+	}
+	factors, _ := l.st.ActiveFactors(ctx, u.ID)
+	for i := range factors {
+		if factors[i].Kind == policy.TOTP {
+			rc.totp = &factors[i]
+		}
+	}
+	if l.Backup != nil {
+		n, _ := l.Backup.Left(ctx, u.ID)
+		rc.backup = n > 0
+	}
+	return rc, true
+}
+
+func (l *Login) resetForm(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rc, ok := l.loadReset(w, r, q.Get("token"), q.Get("authRequestID"))
+	if !ok {
+		return
+	}
+	l.renderReset(w, r, rc, q.Get("token"), http.StatusOK, nil)
+}
+
+func (l *Login) renderReset(w http.ResponseWriter, r *http.Request, rc *resetContext, token string, status int, problem *i18n.Msg) {
+	data := map[string]any{"TitleID": "reset.title", "Token": token, "CSRF": l.cookies.CSRFToken(w, r),
+		"NeedCode": rc.totp != nil || rc.backup, "Email": rc.user.Email, "Min": l.minPassword(), "UserLocale": rc.user.Locale,
+		"SwitchURL": ""}
+	if rc.ar != nil {
+		data["AuthRequestID"] = rc.ar.GetID()
+	}
+	if problem != nil {
+		data["Error"] = problem
+	}
+	l.pages.Render(w, r, status, "reset", data)
+}
+
+func (l *Login) minPassword() int {
+	if l.MinPasswordLength > 0 {
+		return l.MinPasswordLength
+	}
+	return 8
+}
+
+func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil || !l.cookies.CheckCSRF(r) {
+		l.pages.Error(w, r, http.StatusForbidden, "error.timeout")
+		return
+	}
+	token := r.PostForm.Get("token")
+	rc, ok := l.loadReset(w, r, token, r.PostForm.Get("authRequestID"))
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	// The second factor first: a wrong code counts toward the lock like any other.
+	if rc.totp != nil || rc.backup {
+		code := r.PostForm.Get("code")
+		err := factor.ErrWrong
+		if rc.totp != nil && l.TOTP != nil {
+			err = l.TOTP.Verify(ctx, rc.totp, code)
+		}
+		if err != nil && rc.backup {
+			err = l.Backup.Use(ctx, rc.user.ID, code)
+		}
+		if err != nil {
+			failures, locked, _ := l.st.MFAFailure(ctx, rc.user.ID, policy.MaxFailedCodes)
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "password.reset", Result: "failed",
+				SubjectID: rc.user.ID, Detail: "wrong second factor"})
+			if locked {
+				l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
+					"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": rc.user.Locale})
+				return
+			}
+			loc := l.pages.Language(nil, r, nil, rc.user.Locale)
+			l.renderReset(w, r, rc, token, http.StatusUnauthorized, &i18n.Msg{ID: "mfa.wrong",
+				Data: map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-failures)}})
+			return
+		}
+		_ = l.st.MFASuccess(ctx, rc.user.ID)
+	}
+	pw := r.PostForm.Get("password")
+	if pw != r.PostForm.Get("password2") {
+		l.renderReset(w, r, rc, token, http.StatusBadRequest, &i18n.Msg{ID: "reset.mismatch"})
+		return
+	}
+	if err := password.CheckPolicy(pw, l.minPassword()); err != nil {
+		l.renderReset(w, r, rc, token, http.StatusBadRequest, &i18n.Msg{ID: "reset.too_short", Data: map[string]any{"Min": l.minPassword()}})
+		return
+	}
+	hash, err := l.pw.Hash(ctx, pw)
+	if err == nil {
+		err = l.st.ResetPassword(ctx, rc.reset.ID, rc.user.ID, hash)
+	}
+	if errors.Is(err, store.ErrReplayed) {
+		l.pages.Render(w, r, http.StatusBadRequest, "message", map[string]any{"TitleID": "forgot.title",
+			"Message": &i18n.Msg{ID: "reset.invalid_link"}})
+		return
+	}
+	if err != nil {
+		slog.ErrorContext(ctx, "reset: save", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	l.cookies.Clear(w, sessionCookie)
+	l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "password.reset", Result: "ok",
+		ActorID: rc.user.ID, SubjectID: rc.user.ID, IP: audit.RequestFrom(ctx).IP})
+	if rc.tenant != nil {
+		l.notify(r, &loginContext{user: rc.user, tenant: rc.tenant}, "password", nil)
+	}
+	data := map[string]any{"TitleID": "reset.done_title", "Message": &i18n.Msg{ID: "reset.done"}, "UserLocale": rc.user.Locale}
+	if rc.ar != nil {
+		data["Link"], data["LinkText"] = "/login?authRequestID="+url.QueryEscape(rc.ar.GetID()), "reset.signin"
+	}
+	l.pages.Render(w, r, http.StatusOK, "message", data)
+}
