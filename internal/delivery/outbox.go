@@ -1,5 +1,3 @@
-// Package delivery owns getting a message to a person: the dev outbox now; SMTP, SMS and voice
-// senders as the factors that need them arrive.
 package delivery
 
 import (
@@ -8,36 +6,23 @@ import (
 	"time"
 )
 
-// Message is one message Tessera sent (or, in dev mode, would have sent).
-type Message struct {
-	Channel string    `json:"channel"` // sms, voice, email
-	To      string    `json:"to"`
-	Subject string    `json:"subject,omitempty"`
-	Body    string    `json:"body"`
-	At      time.Time `json:"at"`
-}
-
-// Sender delivers a message on one channel.
-type Sender interface {
-	Send(ctx context.Context, m Message) error
+// Outbox keeps the last messages in memory for the dev outbox pages. It exists only in dev mode,
+// where one node serves everything; it is a Sender for every channel, so a dev server sends
+// texts, calls and emails without any provider.
+type Outbox struct {
+	mu   sync.Mutex
+	msgs []Message
 }
 
 var _ Sender = (*Outbox)(nil)
+
+const outboxLimit = 200
 
 // Send keeps the message in the outbox (dev mode: nothing leaves the machine).
 func (o *Outbox) Send(_ context.Context, m Message) error {
 	o.Add(m)
 	return nil
 }
-
-// Outbox keeps the last messages in memory for the dev outbox pages. It exists only in dev mode,
-// where one node serves everything.
-type Outbox struct {
-	mu   sync.Mutex
-	msgs []Message
-}
-
-const outboxLimit = 200
 
 // Add records a message, dropping the oldest beyond the limit.
 func (o *Outbox) Add(m Message) {
