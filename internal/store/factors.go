@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // Factor is an enrolled (or pending) second factor.
@@ -41,26 +44,83 @@ func (s *Store) FactorByID(ctx context.Context, userID, id string) (*Factor, err
 func (s *Store) ActiveFactors(ctx context.Context, userID string) ([]Factor, error) {
 	var fs []Factor
 	err := s.db.WithContext(ctx).Where("user_id = ? AND active = ?", userID, true).
-		Order("is_default DESC, created_at").Find(&fs).Error
+		Order("is_default DESC, created_at, id").Find(&fs).Error
 	return fs, err
 }
 
 // ActivateFactor makes a pending factor active once the person proved it works; the first
-// active factor becomes the default.
+// active factor becomes the default. Activations of one person's factors are serialised, so two
+// factors confirmed at once on two nodes cannot both become the default.
 func (s *Store) ActivateFactor(ctx context.Context, userID, id string) error {
-	var n int64
-	if err := s.db.WithContext(ctx).Model(&Factor{}).Where("user_id = ? AND active = ?", userID, true).Count(&n).Error; err != nil {
-		return err
-	}
-	res := s.db.WithContext(ctx).Model(&Factor{}).Where("id = ? AND user_id = ? AND active = ?", id, userID, false).
-		Updates(map[string]any{"active": true, "is_default": n == 0})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.lockKeys(tx, "factors:"+userID); err != nil {
+			return err
+		}
+		var n int64
+		if err := tx.Model(&Factor{}).Where("user_id = ? AND active = ?", userID, true).Count(&n).Error; err != nil {
+			return err
+		}
+		res := tx.Model(&Factor{}).Where("id = ? AND user_id = ? AND active = ?", id, userID, false).
+			Updates(map[string]any{"active": true, "is_default": n == 0})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// SetDefaultFactor makes one of a person's active factors the one asked first; every other
+// factor of theirs stops being the default, in the same transaction.
+func (s *Store) SetDefaultFactor(ctx context.Context, userID, id string) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.lockKeys(tx, "factors:"+userID); err != nil {
+			return err
+		}
+		res := tx.Model(&Factor{}).Where("id = ? AND user_id = ? AND active = ?", id, userID, true).Update("is_default", true)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return tx.Model(&Factor{}).Where("user_id = ? AND id <> ? AND is_default = ?", userID, id, true).
+			Update("is_default", false).Error
+	})
+}
+
+// DeleteFactor removes one of a person's factors (active or pending). When it was the default,
+// the oldest remaining active factor becomes the default, in the same transaction.
+func (s *Store) DeleteFactor(ctx context.Context, userID, id string) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.lockKeys(tx, "factors:"+userID); err != nil {
+			return err
+		}
+		var f Factor
+		if err := tx.Where("id = ? AND user_id = ?", id, userID).First(&f).Error; err != nil {
+			return notFound(err)
+		}
+		if err := tx.Where("id = ?", id).Delete(&Factor{}).Error; err != nil {
+			return err
+		}
+		if !f.IsDefault {
+			return nil
+		}
+		var next Factor
+		err := tx.Where("user_id = ? AND active = ?", userID, true).Order("created_at, id").First(&next).Error
+		if err != nil {
+			return ignoreNotFound(notFound(err))
+		}
+		return tx.Model(&Factor{}).Where("id = ?", next.ID).Update("is_default", true).Error
+	})
+}
+
+// MarkFactorUsed records when a factor last answered a challenge (the account console shows it).
+// TOTP factors get this from AdvanceTOTPStep.
+func (s *Store) MarkFactorUsed(ctx context.Context, id string) error {
+	return s.db.WithContext(ctx).Model(&Factor{}).Where("id = ?", id).Update("last_used_at", s.unix()).Error
 }
 
 // AdvanceTOTPStep records that a code for step was accepted — only if no code for this or a
@@ -80,4 +140,41 @@ func (s *Store) PendingFactor(ctx context.Context, userID, kind string, within t
 	err := s.db.WithContext(ctx).Where("user_id = ? AND kind = ? AND active = ? AND created_at >= ?", userID, kind, false, since).
 		Order("created_at DESC").First(&f).Error
 	return &f, notFound(err)
+}
+
+// PruneFactorData deletes what second factors leave behind once it can no longer matter:
+// one-time codes spent or expired more than margin ago, sends older than the hour the caps look
+// at (plus margin), and enrollments never confirmed within a day (plus margin). The janitor that
+// calls DeleteExpired should call this too.
+func (s *Store) PruneFactorData(ctx context.Context, margin time.Duration) error {
+	now := s.unix()
+	m := int64(margin / time.Second)
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("expires_at < ? OR spent_at < ?", now-m, now-m).Delete(&OTPCode{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("at < ?", now-3600-m).Delete(&OTPSend{}).Error; err != nil {
+			return err
+		}
+		return tx.Where("active = ? AND created_at < ?", false, now-86400-m).Delete(&Factor{}).Error
+	})
+}
+
+// lockKeys serialises transactions that touch the same keys until tx ends. On PostgreSQL it
+// takes transaction-scoped advisory locks (in sorted order, so two callers never deadlock); on
+// SQLite every write transaction already begins IMMEDIATE and holds the only write lock, so
+// there is nothing to add. It turns a read-then-write (count, then insert) into one that cannot
+// interleave across nodes.
+func (s *Store) lockKeys(tx *gorm.DB, keys ...string) error {
+	if s.dialect != "postgres" {
+		return nil
+	}
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", k).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }

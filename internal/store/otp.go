@@ -46,11 +46,15 @@ type ErrSendLimited struct {
 func (e *ErrSendLimited) Error() string { return "store: send limited (" + e.Reason + ")" }
 
 // IssueOTP records a new code after checking the cooldown and the hourly caps, in one
-// transaction. It returns *ErrSendLimited when a limit applies.
+// transaction. It returns *ErrSendLimited when a limit applies. Sends for the same person,
+// destination or address are serialised (lockKeys), so the caps hold exactly across nodes.
 func (s *Store) IssueOTP(ctx context.Context, c *OTPCode, ip string, ttl time.Duration, lim SendLimits) error {
 	now := s.unix()
 	hour := now - 3600
 	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.lockKeys(tx, "otp-send:user:"+c.UserID, "otp-send:destination:"+c.Destination, "otp-send:ip:"+ip); err != nil {
+			return err
+		}
 		var last OTPSend
 		err := tx.Where("user_id = ?", c.UserID).Order("at DESC").First(&last).Error
 		if err == nil && last.At > now-int64(lim.Cooldown/time.Second) {

@@ -1,23 +1,25 @@
-// Package backupcode is the lost-phone factor: ten single-use codes of ten characters from an
-// alphabet without look-alikes, shown once, stored only as keyed hashes.
 package backupcode
 
 import (
 	"context"
 	"crypto/rand"
-	"math/big"
+	"fmt"
 	"strings"
 
 	"github.com/tessera-health/tessera/internal/factor"
+	"github.com/tessera-health/tessera/internal/policy"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
-// alphabet leaves out 0/o, 1/l/i and other pairs people misread.
-const alphabet = "23456789abcdefghjkmnpqrstuvwxyz"
+// Alphabet is what codes are made of: lower-case letters and digits without 0/o, 1/l/i, which
+// people misread (input is case-insensitive, so I and O are gone too).
+const Alphabet = "23456789abcdefghjkmnpqrstuvwxyz"
 
 const (
-	count  = 10
-	length = 10
+	// Count is how many codes a set holds.
+	Count = 10
+	// Length is how many characters a code has, without the dash.
+	Length = 10
 )
 
 // Hasher is a keyed hash (internal/secret.Hasher).
@@ -34,19 +36,29 @@ var _ factor.Factor = (*Codes)(nil)
 // New returns the factor.
 func New(st *store.Store, h Hasher) *Codes { return &Codes{st: st, h: h} }
 
-func (c *Codes) Kind() string            { return "backup_code" }
-func (c *Codes) AMR() []string           { return []string{"otp"} }
+// Kind is policy.BackupCode.
+func (c *Codes) Kind() string { return policy.BackupCode }
+
+// AMR is otp (RFC 8176: a one-time password).
+func (c *Codes) AMR() []string { return []string{"otp"} }
+
+// PhishingResistant is false: a code can be typed into a look-alike site.
 func (c *Codes) PhishingResistant() bool { return false }
 
-// Generate replaces the person's set with ten new codes and returns them, formatted for reading
-// (xxxxx-xxxxx). They are never shown again.
+// BeginChallenge sends nothing: the codes are on the person's paper.
+func (c *Codes) BeginChallenge(context.Context, factor.ChallengeRequest) (*factor.Challenge, error) {
+	return &factor.Challenge{Kind: c.Kind()}, nil
+}
+
+// Generate replaces the person's set with Count new codes and returns them, formatted for
+// reading (xxxxx-xxxxx). They are never shown again.
 func (c *Codes) Generate(ctx context.Context, userID string) ([]string, error) {
-	codes := make([]string, count)
-	hashes := make([]string, count)
+	codes := make([]string, Count)
+	hashes := make([]string, Count)
 	for i := range codes {
-		raw := random(length)
-		codes[i] = raw[:5] + "-" + raw[5:]
-		hashes[i] = c.h.Sum(userID + ":" + raw)
+		raw := random(Length)
+		codes[i] = Format(raw)
+		hashes[i] = c.hash(userID, raw)
 	}
 	if err := c.st.ReplaceBackupCodes(ctx, userID, hashes); err != nil {
 		return nil, err
@@ -54,18 +66,20 @@ func (c *Codes) Generate(ctx context.Context, userID string) ([]string, error) {
 	return codes, nil
 }
 
-// Verify spends a code; input may have the dash or not, spaces, any case.
+// Verify spends one of f's owner's codes (backup codes have no row of their own: f needs only
+// UserID).
 func (c *Codes) Verify(ctx context.Context, f *store.Factor, response string) error {
 	return c.Use(ctx, f.UserID, response)
 }
 
-// Use spends one of a person's codes.
+// Use spends one of a person's codes: ErrWrong for a code that is unknown, already used, or
+// from a replaced set.
 func (c *Codes) Use(ctx context.Context, userID, input string) error {
 	norm := Normalize(input)
-	if len(norm) != length {
+	if len(norm) != Length || strings.Trim(norm, Alphabet) != "" {
 		return factor.ErrWrong
 	}
-	ok, err := c.st.UseBackupCode(ctx, userID, c.h.Sum(userID+":"+norm))
+	ok, err := c.st.UseBackupCode(ctx, userID, c.hash(userID, norm))
 	if err != nil {
 		return err
 	}
@@ -80,28 +94,45 @@ func (c *Codes) Left(ctx context.Context, userID string) (int64, error) {
 	return c.st.BackupCodesLeft(ctx, userID)
 }
 
-// Normalize drops dashes and spaces and lower-cases.
+func (c *Codes) hash(userID, normalized string) string { return c.h.Sum(userID + ":" + normalized) }
+
+// Format prints a normalized code for reading: xxxxx-xxxxx.
+func Format(code string) string {
+	if len(code) != Length {
+		return code
+	}
+	return code[:Length/2] + "-" + code[Length/2:]
+}
+
+// Normalize turns what a person typed into the stored form: dashes and white space dropped,
+// upper case lowered.
 func Normalize(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
-		case r == '-' || r == ' ':
+		case r == '-' || r == ' ' || r == '\t' || r == '\u00a0':
 			return -1
 		case r >= 'A' && r <= 'Z':
-			return r + 32
+			return r + ('a' - 'A')
 		}
 		return r
 	}, s)
 }
 
+// random returns n characters of Alphabet, each uniformly chosen (crypto/rand; bytes that would
+// bias the choice are discarded rather than folded in by a modulo).
 func random(n int) string {
-	b := make([]byte, n)
-	max := big.NewInt(int64(len(alphabet)))
-	for i := range b {
-		v, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			panic(err)
+	const limit = 256 - 256%len(Alphabet)
+	out := make([]byte, 0, n)
+	var buf [32]byte
+	for len(out) < n {
+		if _, err := rand.Read(buf[:]); err != nil {
+			panic(fmt.Sprintf("backupcode: crypto/rand: %v", err)) // never happens on supported platforms
 		}
-		b[i] = alphabet[v.Int64()]
+		for _, b := range buf {
+			if int(b) < limit && len(out) < n {
+				out = append(out, Alphabet[int(b)%len(Alphabet)])
+			}
+		}
 	}
-	return string(b)
+	return string(out)
 }

@@ -1,6 +1,3 @@
-// Package totp is the authenticator-app factor (RFC 6238 through github.com/pquerna/otp): SHA1,
-// 6 digits, 30-second steps — what every authenticator app accepts — with one step of clock
-// skew either way, and each code accepted at most once.
 package totp
 
 import (
@@ -18,12 +15,16 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/tessera-health/tessera/internal/factor"
+	"github.com/tessera-health/tessera/internal/policy"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
 const (
-	period = 30
-	skew   = 1
+	period = 30 // seconds per step
+	skew   = 1  // steps accepted either side of now
+	digits = otp.DigitsSix
+	// qrSize is the QR code's side in pixels: large enough for a phone camera across a desk.
+	qrSize = 240
 )
 
 // Sealer seals secrets at rest (internal/secret.Box).
@@ -47,16 +48,27 @@ func New(st *store.Store, box Sealer) *TOTP { return &TOTP{st: st, box: box, now
 // SetClock replaces the clock (tests).
 func (t *TOTP) SetClock(now func() time.Time) { t.now = now }
 
-func (t *TOTP) Kind() string            { return "totp" }
-func (t *TOTP) AMR() []string           { return []string{"otp"} }
+// Kind is policy.TOTP.
+func (t *TOTP) Kind() string { return policy.TOTP }
+
+// AMR is otp (RFC 8176: a one-time password).
+func (t *TOTP) AMR() []string { return []string{"otp"} }
+
+// PhishingResistant is false: a code can be typed into a look-alike site.
 func (t *TOTP) PhishingResistant() bool { return false }
+
+// BeginChallenge sends nothing: the code is in the person's app.
+func (t *TOTP) BeginChallenge(context.Context, factor.ChallengeRequest) (*factor.Challenge, error) {
+	return &factor.Challenge{Kind: t.Kind()}, nil
+}
 
 // Enrollment is what the enrollment page shows.
 type Enrollment struct {
 	FactorID string
-	URL      string // otpauth:// for the QR code
+	URL      string // otpauth:// (what the QR code holds)
 	Key      string // the manual setup key, in groups of four
-	QRPNG    string // data: URL of the QR code, made here (no outside service)
+	QR       []byte // the QR code as a PNG, drawn here (no outside service)
+	QRPNG    string // the same PNG as a data: URL, for an <img src>
 }
 
 // Begin creates a pending authenticator for a user: issuer = the tenant's name, account = the
@@ -67,7 +79,7 @@ func (t *TOTP) Begin(ctx context.Context, u *store.User, tenantName string) (*En
 		return t.Show(f, u, tenantName)
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: tenantName, AccountName: u.Email, Period: period,
-		Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		Digits: digits, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +107,7 @@ func (t *TOTP) Show(f *store.Factor, u *store.User, tenantName string) (*Enrollm
 }
 
 func enrollment(id string, key *otp.Key) (*Enrollment, error) {
-	img, err := key.Image(240, 240)
+	img, err := key.Image(qrSize, qrSize)
 	if err != nil {
 		return nil, err
 	}
@@ -103,11 +115,12 @@ func enrollment(id string, key *otp.Key) (*Enrollment, error) {
 	if err := png.Encode(&buf, img); err != nil {
 		return nil, err
 	}
-	return &Enrollment{FactorID: id, URL: key.URL(), Key: Group(key.Secret()),
+	return &Enrollment{FactorID: id, URL: key.URL(), Key: Group(key.Secret()), QR: buf.Bytes(),
 		QRPNG: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
 }
 
-// Confirm activates a pending authenticator when code comes from it.
+// Confirm activates a pending authenticator when code comes from it. The code is spent: it
+// cannot also answer the next challenge.
 func (t *TOTP) Confirm(ctx context.Context, f *store.Factor, code string) error {
 	if err := t.Verify(ctx, f, code); err != nil {
 		return err
@@ -115,15 +128,14 @@ func (t *TOTP) Confirm(ctx context.Context, f *store.Factor, code string) error 
 	return t.st.ActivateFactor(ctx, f.UserID, f.ID)
 }
 
-// Verify accepts a code for the current step or one step either side, once.
+// Verify accepts a code for the current step or one step either side, once: ErrReplayed for a
+// code of a step no later than one already accepted. Spaces and dashes in the input are ignored.
 func (t *TOTP) Verify(ctx context.Context, f *store.Factor, code string) error {
-	code = strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, code)
-	if len(code) != 6 {
+	if f.Kind != t.Kind() {
+		return fmt.Errorf("totp: factor %s is %q, not an authenticator app", f.ID, f.Kind)
+	}
+	code = onlyDigits(code)
+	if len(code) != digits.Length() {
 		return factor.ErrWrong
 	}
 	secret, err := t.box.Open(f.SecretSealed, []byte(f.ID))
@@ -131,9 +143,10 @@ func (t *TOTP) Verify(ctx context.Context, f *store.Factor, code string) error {
 		return fmt.Errorf("totp: %w", err)
 	}
 	now := t.now().Unix() / period
-	opts := hotp.ValidateOpts{Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	opts := hotp.ValidateOpts{Digits: digits, Algorithm: otp.AlgorithmSHA1}
 	for d := int64(-skew); d <= skew; d++ {
 		step := now + d
+		// ValidateCustom compares in constant time.
 		ok, err := hotp.ValidateCustom(code, uint64(step), string(secret), opts)
 		if err != nil || !ok {
 			continue
@@ -160,4 +173,13 @@ func Group(key string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+func onlyDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
 }
