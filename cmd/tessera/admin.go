@@ -91,6 +91,9 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer st.Close()
+	if _, err := c.box(ctx, st); err != nil { // no change that could not be audited
+		return err
+	}
 	if err := st.CreateTenant(ctx, t); errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("a tenant named %q already exists", name)
 	} else if err != nil {
@@ -116,6 +119,9 @@ func tenantUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer st.Close()
+	if _, err := c.box(ctx, st); err != nil { // no change that could not be audited
+		return err
+	}
 	if err := pol.apply(c, t); err != nil {
 		return err
 	}
@@ -200,11 +206,11 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cl := &store.Client{TenantID: t.ID, Name: strings.TrimSpace(name), Type: typ, FirstParty: !thirdParty,
 		RedirectURIs: store.StringList(redirects), PostLogoutRedirectURIs: store.StringList(postLogout), IDTokenAlg: alg, MinACR: minACR}
 	out := map[string]any{"client_id": nil, "client_secret": nil}
+	box, err := c.box(ctx, st) // also for a public client: no change that could not be audited
+	if err != nil {
+		return err
+	}
 	if typ != store.ClientPublic {
-		box, err := c.box(ctx, st)
-		if err != nil {
-			return err
-		}
 		value := secret.RandomToken(32)
 		cl.SecretHash = server.ClientSecretHasher(box).Sum(value)
 		out["client_secret"] = value
@@ -269,6 +275,9 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	defer st.Close()
+	if _, err := c.box(ctx, st); err != nil { // no change that could not be audited
+		return err
+	}
 	u := &store.User{TenantID: t.ID, Email: email, Name: strings.TrimSpace(name), Role: role, Phone: e164}
 	u.GivenName, u.FamilyName = splitName(u.Name)
 	if practice != "" {

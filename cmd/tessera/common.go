@@ -39,10 +39,7 @@ func newCommand(name string, stderr io.Writer) *command {
 // further explicitly-set flags to config keys.
 func (c *command) parse(args []string, extra map[string]*string) error {
 	if err := c.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return usageError{"see the usage above"}
-		}
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	if c.fs.NArg() > 0 {
 		return usagef("unexpected argument %q", c.fs.Arg(0))

@@ -34,6 +34,15 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// flagError turns a flag parsing error into a usage error; -h and --help stay flag.ErrHelp, so
+// asking for help exits 0.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return flag.ErrHelp
+	}
+	return usageError{err.Error()}
+}
+
 const usage = `Tessera — OpenID Connect identity provider with built-in MFA, for healthcare.
 
 Usage:
@@ -65,7 +74,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := dispatch(ctx, args, stdin, stdout, stderr)
-	if err == nil {
+	if err == nil || errors.Is(err, flag.ErrHelp) { // -h: the flag package printed the usage
 		return 0
 	}
 	fmt.Fprintln(stderr, "tessera:", err)
@@ -121,7 +130,7 @@ func healthcheck(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	u := fs.String("url", "http://127.0.0.1:8080/readyz", "readiness URL")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

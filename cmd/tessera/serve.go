@@ -26,7 +26,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	demoOn := c.fs.Bool("demo", false, "seed a demo tenant, client and users, serve the demo app at /demo, enable the dev outbox")
 	extra := map[string]*string{}
 	if err := c.fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+		return flagError(err)
 	}
 	if c.set("addr") {
 		extra["addr"] = &addr

@@ -34,11 +34,11 @@ func userUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	} else if err != nil {
 		return err
 	}
-	was, err := st.Unlock(ctx, u.ID)
+	box, err := c.box(ctx, st) // before the change: no unlock that could not be audited
 	if err != nil {
 		return err
 	}
-	box, err := c.box(ctx, st)
+	was, err := st.Unlock(ctx, u.ID)
 	if err != nil {
 		return err
 	}
