@@ -1,14 +1,21 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"image/png"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -17,8 +24,14 @@ import (
 	"github.com/tessera-health/tessera/internal/store/storetest"
 )
 
-// Browser tests drive Debian's Chromium through the DevTools protocol. Without a browser they
-// skip with a message, so `go test ./...` passes on a fresh machine; .ci/run installs one.
+// Browser tests drive Debian's Chromium through the DevTools protocol, the way a person with a
+// keyboard, a small phone screen or a screen reader meets the sign-in pages. Without a browser
+// they skip with a message, so `go test ./...` passes on a fresh machine; .ci/run installs one.
+
+const (
+	browserStart = 30 * time.Second // launching Chromium on a loaded machine
+	browserStep  = 15 * time.Second // any one step: a page load, a few keys, a query
+)
 
 func chromiumPath() string {
 	for _, p := range []string{os.Getenv("TESSERA_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
@@ -34,97 +47,92 @@ func chromiumPath() string {
 	return ""
 }
 
-// newChrome starts a headless browser with its own profile; the context is bounded.
+// newChrome starts a headless Chromium with a fresh profile in t.TempDir and a width×height
+// viewport. The returned context is the browser tab; bound each step with step.
 func newChrome(t *testing.T, width, height int64) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
 		t.Skip("browser tests skipped: no Chromium found (apt-get install chromium, or set TESSERA_CHROMIUM)")
 	}
-	// Not t.TempDir: Chromium may still be writing its profile for a moment after it is told to
-	// stop, which would fail the test's own cleanup.
-	profile, err := os.MkdirTemp("", "tessera-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(profile) })
+	profile := filepath.Join(t.TempDir(), "chromium-profile")
+	// Chromium runs in its own process group, so that at the end the whole browser (its zygote,
+	// renderer and utility processes too, which outlive the main process for a moment and keep
+	// writing to the profile) is stopped before the profile is removed.
+	var mu sync.Mutex
+	var cmd *exec.Cmd
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(profile), chromedp.WindowSize(int(width), int(height)),
+		chromedp.ModifyCmdFunc(func(c *exec.Cmd) {
+			c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+			mu.Lock()
+			cmd = c
+			mu.Unlock()
+		}),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	if err := chromedp.Run(ctx, network.Enable(), chromedp.EmulateViewport(width, height)); err != nil {
-		t.Fatalf("start Chromium: %v", err)
+	t.Cleanup(func() {
+		mu.Lock()
+		c := cmd
+		mu.Unlock()
+		if c != nil && c.Process != nil {
+			// The group's leader is the browser we started; its id is its process group's id.
+			syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		}
+		cancelC()
+		cancelA() // waits for the browser process
+		if c != nil && c.Process != nil {
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if err := syscall.Kill(-c.Process.Pid, 0); errors.Is(err, syscall.ESRCH) {
+					break
+				}
+			}
+		}
+		var err error
+		for range 50 {
+			if err = os.RemoveAll(profile); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Logf("removing the Chromium profile: %v", err)
+		}
+	})
+	// The first Run starts the browser and ties its life to ctx itself (a context with a deadline
+	// here would close the browser when it ends), so the start is bounded by a timer instead.
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Run(ctx) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("start Chromium (%s): %v", path, err)
+		}
+	case <-time.After(browserStart):
+		cancelC()
+		t.Fatalf("start Chromium (%s): no answer after %s", path, browserStart)
 	}
+	step(t, ctx, "set up the tab", network.Enable(), chromedp.EmulateViewport(width, height))
 	return ctx
 }
 
-// TestBrowserKeyboardSignIn: on a 320 px wide screen, with the keyboard only, a person signs in
-// and the browser arrives back at the application with a code. The page names the application,
-// labels every input, fits the width, and shows where the focus is.
-func TestBrowserKeyboardSignIn(t *testing.T) {
-	ctx := newChrome(t, 320, 640)
-	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
-	id, sec := e.client(store.ClientWeb, nil)
-	e.user("pat@example.org", "correct horse battery")
-	r := e.rp(id, sec)
-	authURL, f := r.authURL()
+// step runs browser actions under their own deadline and names the step when it fails.
+func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, browserStep)
+	defer cancel()
+	if err := chromedp.Run(sctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
 
-	var lang, heading, labelsOK, emailAC, pwAC string
-	var scrollW, innerW int64
-	err := chromedp.Run(ctx,
-		chromedp.Navigate(authURL),
-		chromedp.WaitVisible(`#email`, chromedp.ByQuery),
-		chromedp.Evaluate(`document.documentElement.lang`, &lang),
-		chromedp.Text(`.app`, &heading, chromedp.ByQuery),
-		chromedp.Evaluate(`[...document.querySelectorAll('input:not([type=hidden])')].every(i => i.labels && i.labels.length === 1 && i.labels[0].textContent.trim() !== '') ? 'yes' : 'no'`, &labelsOK),
-		chromedp.AttributeValue(`#email`, "autocomplete", &emailAC, nil, chromedp.ByQuery),
-		chromedp.AttributeValue(`#password`, "autocomplete", &pwAC, nil, chromedp.ByQuery),
-		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollW),
-		chromedp.Evaluate(`window.innerWidth`, &innerW),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lang == "" || !strings.Contains(heading, "Riverside Patient Portal") || labelsOK != "yes" || emailAC != "username" || pwAC != "current-password" {
-		t.Errorf("page: lang=%q app=%q labels=%s autocomplete=%q/%q", lang, heading, labelsOK, emailAC, pwAC)
-	}
-	if scrollW > innerW {
-		t.Errorf("the page scrolls sideways at 320 px: scrollWidth %d > %d", scrollW, innerW)
-	}
-
-	// Keyboard only: from the top of the page (a click on its corner sets where Tab starts), Tab
-	// reaches the skip link, then the email field, before anything else.
-	var order []string
-	var outline string
-	if err := chromedp.Run(ctx, chromedp.MouseClickXY(2, 2)); err != nil {
-		t.Fatal(err)
-	}
-	for range 4 {
-		var id string
-		if err := chromedp.Run(ctx, chromedp.KeyEvent(kb.Tab), chromedp.Evaluate(`document.activeElement.id || document.activeElement.className || document.activeElement.tagName`, &id)); err != nil {
-			t.Fatal(err)
-		}
-		order = append(order, id)
-		if id == "email" {
-			if err := chromedp.Run(ctx, chromedp.Evaluate(`getComputedStyle(document.activeElement).outlineStyle`, &outline)); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	if order[len(order)-1] != "email" || strings.Contains(strings.Join(order, " "), "password") {
-		t.Fatalf("Tab order from the top: %v; the email field must come before the password and the button", order)
-	}
-	if outline == "none" || outline == "" {
-		t.Errorf("the focused field shows no focus outline")
-	}
-	// The RP's redirect URI is not served: catch the browser's request for it.
+// watchRedirect reports the first request the tab makes for the RP's redirect URI. Nothing
+// serves that address, so the request itself is the browser's arrival back at the application.
+func watchRedirect(ctx context.Context) <-chan string {
 	arrived := make(chan string, 1)
 	chromedp.ListenTarget(ctx, func(ev any) {
 		if req, ok := ev.(*network.EventRequestWillBeSent); ok && strings.HasPrefix(req.Request.URL, rpRedirect) {
@@ -134,56 +142,294 @@ func TestBrowserKeyboardSignIn(t *testing.T) {
 			}
 		}
 	})
-	var landed string
-	err = chromedp.Run(ctx,
-		chromedp.KeyEvent("pat@example.org"),
-		chromedp.KeyEvent(kb.Tab),
-		chromedp.KeyEvent("correct horse battery"),
-		chromedp.KeyEvent(kb.Enter),
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			select {
-			case landed = <-arrived:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}),
-	)
-	if err != nil {
-		t.Fatalf("keyboard sign-in did not return to the application: %v", err)
-	}
-	u, _ := url.Parse(landed)
-	if u.Query().Get("code") == "" || u.Query().Get("state") != f.state {
-		t.Fatalf("returned to %s", landed)
-	}
-	r.exchange(u.Query().Get("code"), f)
+	return arrived
 }
 
-// TestBrowserWrongPassword: the error is announced (role=alert), the fields are marked invalid
-// and the email is kept, so the person only retypes the password.
+// awaitRedirect waits (bounded) for the browser to be sent back to the RP.
+func awaitRedirect(t *testing.T, ctx context.Context, arrived <-chan string, what string) *url.URL {
+	t.Helper()
+	select {
+	case landed := <-arrived:
+		u, err := url.Parse(landed)
+		if err != nil {
+			t.Fatalf("%s: redirect %q: %v", what, landed, err)
+		}
+		return u
+	case <-time.After(browserStep):
+		var href string
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		chromedp.Run(sctx, chromedp.Location(&href))
+		t.Fatalf("%s: the browser was not sent back to the application (it is at %s)", what, href)
+	case <-ctx.Done():
+		t.Fatalf("%s: %v", what, ctx.Err())
+	}
+	return nil
+}
+
+// signInPage is what the sign-in page tells a person and their browser.
+type signInPage struct {
+	Lang        string   `json:"lang"`
+	Main        string   `json:"main"`
+	Unlabelled  []string `json:"unlabelled"` // inputs without a <label for> naming them
+	EmailAC     string   `json:"emailAC"`
+	PasswordAC  string   `json:"passwordAC"`
+	ScrollWidth int64    `json:"scrollWidth"`
+	InnerWidth  int64    `json:"innerWidth"`
+}
+
+const signInPageJS = `(() => {
+  const ac = id => { const e = document.getElementById(id); return e ? e.getAttribute('autocomplete') || '' : '(missing)'; };
+  const unlabelled = [...document.querySelectorAll('input, select, textarea')]
+    .filter(i => i.type !== 'hidden')
+    .filter(i => {
+      if (!i.id) return true;
+      const l = document.querySelector('label[for="' + CSS.escape(i.id) + '"]');
+      return !l || l.control !== i || l.textContent.trim() === '';
+    })
+    .map(i => i.outerHTML.slice(0, 120));
+  return {
+    lang: document.documentElement.getAttribute('lang') || '',
+    main: (document.querySelector('main') || document.body).innerText,
+    unlabelled,
+    emailAC: ac('email'),
+    passwordAC: ac('password'),
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  };
+})()`
+
+// tabStop is the element the keyboard focus is on, and how it shows.
+type tabStop struct {
+	Name         string  `json:"name"`
+	InPage       bool    `json:"inPage"`
+	FocusVisible bool    `json:"focusVisible"`
+	OutlineStyle string  `json:"outlineStyle"`
+	OutlineWidth string  `json:"outlineWidth"`
+	Left         float64 `json:"left"`
+	Right        float64 `json:"right"`
+}
+
+const tabStopJS = `(() => {
+  const e = document.activeElement;
+  if (!e || e === document.body || !document.hasFocus()) return { name: '(outside the page)', inPage: false };
+  const s = getComputedStyle(e), r = e.getBoundingClientRect();
+  return {
+    name: e.id ? '#' + e.id : (e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')),
+    inPage: true,
+    focusVisible: e.matches(':focus-visible'),
+    outlineStyle: s.outlineStyle,
+    outlineWidth: s.outlineWidth,
+    left: r.left,
+    right: r.right,
+  };
+})()`
+
+func pressTab(shift bool) chromedp.KeyAction {
+	if shift {
+		return chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(input.ModifierShift))
+	}
+	return chromedp.KeyEvent(kb.Tab)
+}
+
+// TestBrowserKeyboardSignIn: on a 320 px wide screen, with the keyboard only, a person signs in
+// and the browser arrives back at the application with a code and its state. The page names the
+// application, has a language, labels every input with <label for>, carries the autocomplete
+// tokens password managers need, fits the width, and shows where the keyboard focus is.
+func TestBrowserKeyboardSignIn(t *testing.T) {
+	ctx := newChrome(t, 320, 640)
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
+	id, sec := e.client(store.ClientWeb, nil)
+	e.user("pat@example.org", "correct horse battery")
+	r := e.rp(id, sec)
+	authURL, f := r.authURL()
+	arrived := watchRedirect(ctx)
+
+	var p signInPage
+	step(t, ctx, "open the sign-in page",
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(`#email`, chromedp.ByQuery),
+		chromedp.Evaluate(signInPageJS, &p),
+	)
+	if !strings.Contains(p.Main, "Riverside Patient Portal") {
+		t.Errorf("the sign-in page does not name the application; it says: %q", p.Main)
+	}
+	if p.Lang == "" {
+		t.Error(`<html> has no lang attribute`)
+	}
+	if len(p.Unlabelled) > 0 {
+		t.Errorf("inputs without a matching <label for>: %v", p.Unlabelled)
+	}
+	if p.EmailAC != "username" || p.PasswordAC != "current-password" {
+		t.Errorf(`autocomplete: email %q (want "username"), password %q (want "current-password")`, p.EmailAC, p.PasswordAC)
+	}
+	if p.ScrollWidth > p.InnerWidth {
+		t.Errorf("the page scrolls sideways at 320 px: scrollWidth %d > innerWidth %d", p.ScrollWidth, p.InnerWidth)
+	}
+
+	// To the top of the page with the keyboard alone: Shift+Tab until the focus leaves the page
+	// (the browser's own controls come before it), then Tab forward as a person would.
+	for i := 0; ; i++ {
+		var s tabStop
+		step(t, ctx, "Shift+Tab", pressTab(true), chromedp.Evaluate(tabStopJS, &s))
+		if !s.InPage {
+			break
+		}
+		if i == 20 {
+			t.Fatal("Shift+Tab never leaves the page: the focus is trapped")
+		}
+	}
+	var order []string
+	for i := 0; ; i++ {
+		var s tabStop
+		step(t, ctx, "Tab", pressTab(false), chromedp.Evaluate(tabStopJS, &s))
+		order = append(order, s.Name)
+		if !s.InPage {
+			t.Fatalf("Tab from the top left the page before reaching the password field: %v", order)
+		}
+		// Every stop shows the focus (WCAG 2.4.7) where it can be seen.
+		if !s.FocusVisible || s.OutlineStyle == "none" || s.OutlineWidth == "0px" {
+			t.Errorf("%s has no visible focus indicator when reached by Tab (:focus-visible %v, outline %s %s)",
+				s.Name, s.FocusVisible, s.OutlineStyle, s.OutlineWidth)
+		}
+		if s.Left < 0 || s.Right > float64(p.InnerWidth) {
+			t.Errorf("%s is focused outside the 320 px viewport (left %.0f, right %.0f)", s.Name, s.Left, s.Right)
+		}
+		if s.Name == "#email" {
+			break
+		}
+		if s.Name == "#password" || i == 10 {
+			t.Fatalf("Tab from the top must reach the email field before the password field: %v", order)
+		}
+	}
+	t.Logf("Tab order from the top: %v", order)
+
+	// Type the credentials, Tab to the password, Enter.
+	var email, focused string
+	step(t, ctx, "type the email address",
+		chromedp.KeyEvent("pat@example.org"),
+		chromedp.Value(`#email`, &email, chromedp.ByQuery),
+		pressTab(false),
+		chromedp.Evaluate(`document.activeElement.id`, &focused),
+	)
+	if email != "pat@example.org" {
+		t.Fatalf("the email field holds %q after typing", email)
+	}
+	if focused != "password" {
+		t.Fatalf("Tab from the email field went to %q, want the password field", focused)
+	}
+	step(t, ctx, "type the password and press Enter",
+		chromedp.KeyEvent("correct horse battery"),
+		chromedp.KeyEvent(kb.Enter),
+	)
+	u := awaitRedirect(t, ctx, arrived, "keyboard sign-in")
+	q := u.Query()
+	if q.Get("error") != "" {
+		t.Fatalf("returned to the application with an error: %s", u)
+	}
+	if q.Get("code") == "" || q.Get("state") != f.state {
+		t.Fatalf("returned to %s; want a code and state %q", u, f.state)
+	}
+	if got := u.Scheme + "://" + u.Host + u.Path; got != rpRedirect {
+		t.Fatalf("returned to %s, want %s", got, rpRedirect)
+	}
+	r.exchange(q.Get("code"), f)
+}
+
+// TestBrowserWrongPassword: the error is announced (role=alert), both fields are marked invalid
+// and point at the message, the email is kept and the focus waits in the password field, so the
+// person only retypes the password.
 func TestBrowserWrongPassword(t *testing.T) {
-	ctx := newChrome(t, 1280, 800)
+	ctx := newChrome(t, 320, 640)
 	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
 	id, sec := e.client(store.ClientWeb, nil)
 	e.user("pat@example.org", "correct horse battery")
 	authURL, _ := e.rp(id, sec).authURL()
-	var alert, invalid, kept string
-	err := chromedp.Run(ctx,
+	step(t, ctx, "open the sign-in page",
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible(`#email`, chromedp.ByQuery),
-		chromedp.SendKeys(`#email`, "pat@example.org", chromedp.ByQuery),
-		chromedp.SendKeys(`#password`, "not my password", chromedp.ByQuery),
-		chromedp.Submit(`#password`, chromedp.ByQuery),
-		chromedp.WaitVisible(`[role=alert]`, chromedp.ByQuery),
-		chromedp.Text(`[role=alert]`, &alert, chromedp.ByQuery),
-		chromedp.AttributeValue(`#password`, "aria-invalid", &invalid, nil, chromedp.ByQuery),
-		chromedp.Value(`#email`, &kept, chromedp.ByQuery),
 	)
-	if err != nil {
-		t.Fatal(err)
+	step(t, ctx, "sign in with a wrong password",
+		chromedp.SendKeys(`#email`, "pat@example.org", chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, "not my password"+kb.Enter, chromedp.ByQuery),
+		chromedp.WaitVisible(`[role=alert]`, chromedp.ByQuery),
+	)
+	var got struct {
+		Alert       string   `json:"alert"`
+		AlertID     string   `json:"alertID"`
+		Invalid     []string `json:"invalid"`
+		DescribedBy []string `json:"describedBy"`
+		Email       string   `json:"email"`
+		Password    string   `json:"password"`
+		Focused     string   `json:"focused"`
 	}
-	if !strings.Contains(alert, "email address or password is not right") || invalid != "true" || kept != "pat@example.org" {
-		t.Errorf("alert=%q aria-invalid=%q email kept=%q", alert, invalid, kept)
+	step(t, ctx, "read the error page", chromedp.Evaluate(`(() => {
+  const a = document.querySelector('[role=alert]');
+  const f = ['email', 'password'].map(id => document.getElementById(id));
+  return {
+    alert: a.innerText.trim(),
+    alertID: a.id,
+    invalid: f.map(i => i.getAttribute('aria-invalid') || ''),
+    describedBy: f.map(i => i.getAttribute('aria-describedby') || ''),
+    email: f[0].value,
+    password: f[1].value,
+    focused: document.activeElement.id,
+  };
+})()`, &got))
+	if !strings.Contains(got.Alert, "email address or password is not right") {
+		t.Errorf("role=alert says %q", got.Alert)
+	}
+	for i, name := range []string{"email", "password"} {
+		if got.Invalid[i] != "true" {
+			t.Errorf(`%s: aria-invalid=%q, want "true"`, name, got.Invalid[i])
+		}
+		if got.AlertID == "" || !strings.Contains(" "+got.DescribedBy[i]+" ", " "+got.AlertID+" ") {
+			t.Errorf("%s: aria-describedby=%q does not point at the message (id %q)", name, got.DescribedBy[i], got.AlertID)
+		}
+	}
+	if got.Email != "pat@example.org" {
+		t.Errorf("the email was not kept: %q", got.Email)
+	}
+	if got.Password != "" {
+		t.Errorf("the wrong password was sent back into the page")
+	}
+	if got.Focused != "password" {
+		t.Errorf("the focus is on %q after the error, want the password field", got.Focused)
+	}
+}
+
+// TestBrowserSignInScreenshots: full-page screenshots of the sign-in page on a 320 px phone and a
+// 1280 px desktop, kept for a person to look at (/tmp/tessera-login-{320,1280}.png). The image
+// is exactly as wide as the viewport, so nothing sticks out to the side.
+func TestBrowserSignInScreenshots(t *testing.T) {
+	ctx := newChrome(t, 320, 640)
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
+	id, sec := e.client(store.ClientWeb, nil)
+	r := e.rp(id, sec)
+	dir := t.TempDir()
+	for _, size := range []struct{ w, h int64 }{{320, 640}, {1280, 800}} {
+		authURL, _ := r.authURL()
+		var shot []byte
+		step(t, ctx, "screenshot",
+			chromedp.EmulateViewport(size.w, size.h),
+			chromedp.Navigate(authURL),
+			chromedp.WaitVisible(`#email`, chromedp.ByQuery),
+			chromedp.FullScreenshot(&shot, 100), // 100: PNG
+		)
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatalf("screenshot at %d px is not a PNG: %v", size.w, err)
+		}
+		if w := int64(img.Bounds().Dx()); w != size.w {
+			t.Errorf("the page at %d px renders %d px wide", size.w, w)
+		}
+		name := "tessera-login-" + map[int64]string{320: "320", 1280: "1280"}[size.w] + ".png"
+		for _, p := range []string{filepath.Join(dir, name), filepath.Join(os.TempDir(), name)} {
+			if err := os.WriteFile(p, shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("sign-in page at %d px (%dx%d): %s", size.w, img.Bounds().Dx(), img.Bounds().Dy(), p)
+		}
 	}
 }
 
@@ -197,47 +443,36 @@ func TestBrowserCodeStep(t *testing.T) {
 	secret := enrollDirect(t, e, u)
 	r := e.rp(id, sec)
 	authURL, f := r.authURL()
-	arrived := make(chan string, 1)
-	chromedp.ListenTarget(ctx, func(ev any) {
-		if req, ok := ev.(*network.EventRequestWillBeSent); ok && strings.HasPrefix(req.Request.URL, rpRedirect) {
-			select {
-			case arrived <- req.Request.URL:
-			default:
-			}
-		}
-	})
+	arrived := watchRedirect(ctx)
 	var ac, mode, focused string
 	var scrollW, innerW int64
-	err := chromedp.Run(ctx,
+	step(t, ctx, "sign in with the password",
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible(`#email`, chromedp.ByQuery),
 		chromedp.SendKeys(`#email`, "pat@example.org", chromedp.ByQuery),
-		chromedp.SendKeys(`#password`, "correct horse battery\n", chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, "correct horse battery"+kb.Enter, chromedp.ByQuery),
 		chromedp.WaitVisible(`#code`, chromedp.ByQuery),
+	)
+	step(t, ctx, "enter the app's code",
 		chromedp.AttributeValue(`#code`, "autocomplete", &ac, nil, chromedp.ByQuery),
 		chromedp.AttributeValue(`#code`, "inputmode", &mode, nil, chromedp.ByQuery),
 		chromedp.Evaluate(`document.activeElement.id`, &focused),
 		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollW),
 		chromedp.Evaluate(`window.innerWidth`, &innerW),
-		chromedp.KeyEvent(codeFor(t, secret, time.Now().Add(30*time.Second))+"\r"),
+		chromedp.KeyEvent(codeFor(t, secret, time.Now().Add(30*time.Second))+kb.Enter),
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if ac != "one-time-code" || mode != "numeric" || focused != "code" {
 		t.Errorf("code field: autocomplete=%q inputmode=%q focused=%q", ac, mode, focused)
 	}
 	if scrollW > innerW {
-		t.Errorf("the code page scrolls sideways at 320 px")
+		t.Errorf("the code page scrolls sideways at 320 px: scrollWidth %d > %d", scrollW, innerW)
 	}
-	select {
-	case landed := <-arrived:
-		u, _ := url.Parse(landed)
-		_, idt := r.exchange(u.Query().Get("code"), f)
-		if claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
-			t.Errorf("acr = %v", claims(t, idt)["acr"])
-		}
-	case <-ctx.Done():
-		t.Fatal("the code step did not return to the application")
+	landed := awaitRedirect(t, ctx, arrived, "code step")
+	if landed.Query().Get("state") != f.state {
+		t.Fatalf("returned to %s; want state %q", landed, f.state)
+	}
+	_, idt := r.exchange(landed.Query().Get("code"), f)
+	if claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
+		t.Errorf("acr = %v", claims(t, idt)["acr"])
 	}
 }
