@@ -37,12 +37,14 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 
 // tenantPolicy holds the policy flags tenant create and update share.
 type tenantPolicy struct {
-	mfa, enforceFrom string
+	mfa, enforceFrom, phoneRegion, selfRegistration string
 }
 
 func (p *tenantPolicy) register(c *command) {
 	c.fs.StringVar(&p.mfa, "mfa", "", "MFA for every practice of the tenant: off, optional or required (default optional)")
 	c.fs.StringVar(&p.enforceFrom, "enforce-from", "", "date (YYYY-MM-DD) from which sign-in forces MFA enrollment")
+	c.fs.StringVar(&p.phoneRegion, "phone-region", "", "region (ISO 3166, e.g. US, GB) for phone numbers typed without a country code (default US)")
+	c.fs.StringVar(&p.selfRegistration, "self-registration", "", "on lets people create their own accounts at /register (default off)")
 }
 
 func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
@@ -54,6 +56,23 @@ func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
 			return errors.New("MFA is required for this tenant and cannot be turned off once it is on")
 		}
 		t.MFAMode = p.mfa
+	}
+	if c.set("phone-region") {
+		region := strings.ToUpper(strings.TrimSpace(p.phoneRegion))
+		if !phone.KnownRegion(region) {
+			return usagef("--phone-region %q: use a two-letter region such as US, GB or DE", p.phoneRegion)
+		}
+		t.PhoneRegion = region
+	}
+	if c.set("self-registration") {
+		switch p.selfRegistration {
+		case "on":
+			t.SelfRegistration = true
+		case "off":
+			t.SelfRegistration = false
+		default:
+			return usagef("--self-registration %q: use on or off", p.selfRegistration)
+		}
 	}
 	if c.set("enforce-from") {
 		if p.enforceFrom == "" {
@@ -99,7 +118,7 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	} else if err != nil {
 		return err
 	}
-	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "tenant.created", Detail: "mfa=" + t.MFAMode}); err != nil {
+	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "tenant.created", Detail: t.PolicySummary()}); err != nil {
 		return err
 	}
 	return printJSON(stdout, map[string]string{"id": t.ID})
@@ -128,7 +147,7 @@ func tenantUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := st.UpdateTenant(ctx, t); err != nil {
 		return err
 	}
-	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "tenant.updated", Detail: "mfa=" + t.MFAMode}); err != nil {
+	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "tenant.updated", Detail: t.PolicySummary()}); err != nil {
 		return err
 	}
 	return printJSON(stdout, map[string]string{"id": t.ID, "mfa": t.MFAMode})
@@ -255,13 +274,6 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if !pwStdin {
 		return usagef("--password-stdin is required: pass the password on standard input, never as an argument")
 	}
-	var e164 string
-	if phoneIn != "" {
-		var err error
-		if e164, err = phone.Normalize(phoneIn, "US"); err != nil {
-			return usagef("--phone %q: %v", phoneIn, err)
-		}
-	}
 	raw, err := io.ReadAll(io.LimitReader(stdin, 4096))
 	if err != nil {
 		return err
@@ -275,10 +287,17 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	defer st.Close()
+	var num phone.Number
+	if phoneIn != "" {
+		if num, err = phone.Parse(phoneIn, t.PhoneRegion); err != nil {
+			return usagef("--phone %q: %v", phoneIn, err)
+		}
+	}
 	if _, err := c.box(ctx, st); err != nil { // no change that could not be audited
 		return err
 	}
-	u := &store.User{TenantID: t.ID, Email: email, Name: strings.TrimSpace(name), Role: role, Phone: e164}
+	u := &store.User{TenantID: t.ID, Email: email, Name: strings.TrimSpace(name), Role: role, Phone: num.E164,
+		PhoneLineType: string(num.LineType)}
 	u.GivenName, u.FamilyName = splitName(u.Name)
 	if practice != "" {
 		p, err := st.PracticeByRef(ctx, t.ID, practice)

@@ -142,6 +142,9 @@ func serverOptions(cfg *config.Config, key []byte) server.Options {
 	o.Password.Parallelism = cfg.Password.Argon2Parallelism
 	o.MaxConcurrentHashes = cfg.Password.HashConcurrency()
 	o.MinPasswordLength = cfg.Password.MinLength
+	o.Codes = server.CodeOptions{EmailTTL: cfg.Codes.EmailTTL, SMSTTL: cfg.Codes.SMSTTL, VoiceTTL: cfg.Codes.VoiceTTL,
+		Limits: store.SendLimits{Cooldown: cfg.Codes.ResendCooldown, PerUser: cfg.Codes.PerUserHourly,
+			PerDestination: cfg.Codes.PerDestinationHourly, PerIP: cfg.Codes.PerIPHourly}}
 	return o
 }
 

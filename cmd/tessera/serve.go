@@ -15,6 +15,7 @@ import (
 	"github.com/tessera-health/tessera/internal/config"
 	"github.com/tessera-health/tessera/internal/delivery"
 	"github.com/tessera-health/tessera/internal/demo"
+	"github.com/tessera-health/tessera/internal/phone"
 	"github.com/tessera-health/tessera/internal/server"
 )
 
@@ -60,9 +61,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opts := serverOptions(cfg, key)
 	if cfg.SMTP.Host != "" {
-		if opts.EmailSender, err = smtpSender(cfg); err != nil {
+		mail, err := smtpSender(cfg)
+		if err != nil {
 			return err
 		}
+		opts.EmailSender = &delivery.Retry{Sender: mail}
+	}
+	if opts.PhoneSender, opts.LineTypes, err = phoneGateway(cfg); err != nil {
+		return err
 	}
 	node, err := server.New(ctx, st, opts)
 	if err != nil {
@@ -145,6 +151,39 @@ func printDemo(w io.Writer, issuer string) {
   Dev outbox:  %[1]s/dev/outbox
 
 `, issuer, demo.PatientEmail, demo.PatientPassword, demo.ProviderEmail, demo.ProviderPassword)
+}
+
+// phoneGateway builds the sender of texts and calls (wrapped in retries with backoff) and the
+// optional carrier line-type lookup; secrets come from their files.
+func phoneGateway(cfg *config.Config) (delivery.Sender, phone.LineTypeLookup, error) {
+	var sender delivery.Sender
+	var token string
+	if cfg.SMS.TwilioAuthTokenFile != "" {
+		raw, err := os.ReadFile(cfg.SMS.TwilioAuthTokenFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sms.twilio_auth_token_file: %w", err)
+		}
+		token = strings.TrimSpace(string(raw))
+	}
+	switch cfg.SMS.Provider {
+	case "twilio":
+		sender = &delivery.Twilio{BaseURL: cfg.SMS.TwilioAPIURL, AccountSID: cfg.SMS.TwilioAccountSID, AuthToken: token,
+			From: cfg.SMS.From, StatusCallback: strings.TrimSuffix(cfg.Issuer, "/") + "/hooks/twilio/status"}
+	case "webhook":
+		raw, err := os.ReadFile(cfg.SMS.WebhookSecretFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sms.webhook_secret_file: %w", err)
+		}
+		sender = &delivery.Webhook{URL: cfg.SMS.WebhookURL, Secret: strings.TrimSpace(string(raw))}
+	}
+	if sender != nil {
+		sender = &delivery.Retry{Sender: sender}
+	}
+	var lookup phone.LineTypeLookup
+	if cfg.SMS.LineTypeLookup {
+		lookup = &phone.TwilioLookup{BaseURL: cfg.SMS.TwilioLookupURL, AccountSID: cfg.SMS.TwilioAccountSID, AuthToken: token}
+	}
+	return sender, lookup, nil
 }
 
 // smtpSender builds the mail sender; the password comes from its file, never from the

@@ -47,6 +47,8 @@ type Config struct {
 	Keys     KeysConfig     `yaml:"keys"`
 	Cache    CacheConfig    `yaml:"cache"`
 	SMTP     SMTPConfig     `yaml:"smtp"`
+	Codes    CodesConfig    `yaml:"codes"`
+	SMS      SMSConfig      `yaml:"sms"`
 
 	// origins records where each key's value came from, to say so in problems.
 	origins map[string]string
@@ -109,6 +111,39 @@ type SMTPConfig struct {
 	From         string `yaml:"from"`
 }
 
+// CodesConfig sets the one-time codes sent by email, text and call: how long each is valid and
+// how often they may be sent (against SMS pumping).
+type CodesConfig struct {
+	EmailTTL time.Duration `yaml:"email_ttl"`
+	SMSTTL   time.Duration `yaml:"sms_ttl"`
+	VoiceTTL time.Duration `yaml:"voice_ttl"`
+	// ResendCooldown is the wait between two codes to one person.
+	ResendCooldown time.Duration `yaml:"resend_cooldown"`
+	// Hourly caps on codes sent, per person, per destination number or address, per client IP.
+	PerUserHourly        int `yaml:"per_user_hourly"`
+	PerDestinationHourly int `yaml:"per_destination_hourly"`
+	PerIPHourly          int `yaml:"per_ip_hourly"`
+}
+
+// SMSConfig is the gateway that carries texts and calls: none (dev mode uses the dev outbox), a
+// Twilio-shaped REST API, or a signed webhook to the organisation's own gateway. Secrets are read
+// from files, never from the configuration or the environment.
+type SMSConfig struct {
+	Provider            string `yaml:"provider"` // none | twilio | webhook
+	TwilioAPIURL        string `yaml:"twilio_api_url"`
+	TwilioAccountSID    string `yaml:"twilio_account_sid"`
+	TwilioAuthTokenFile string `yaml:"twilio_auth_token_file"`
+	// From is the sending number (E.164).
+	From string `yaml:"from"`
+	// LineTypeLookup asks the carrier lookup API (Twilio Lookup shape) whether a number is a
+	// landline before texting it; TwilioLookupURL is its root.
+	LineTypeLookup  bool   `yaml:"line_type_lookup"`
+	TwilioLookupURL string `yaml:"twilio_lookup_url"`
+	// WebhookURL receives signed POSTs (provider webhook); the secret signs them.
+	WebhookURL        string `yaml:"webhook_url"`
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
+}
+
 // CacheConfig is the in-memory cache of clients, keys and tenant policy.
 type CacheConfig struct {
 	TTL time.Duration `yaml:"ttl"` // 0 disables the cache; at most 60s
@@ -141,6 +176,9 @@ func Default() *Config {
 		Keys:  KeysConfig{SigningAlg: "ES256", RotationGrace: 24 * time.Hour},
 		Cache: CacheConfig{TTL: 10 * time.Second},
 		SMTP:  SMTPConfig{Port: 587, TLS: "starttls"},
+		Codes: CodesConfig{EmailTTL: 15 * time.Minute, SMSTTL: 10 * time.Minute, VoiceTTL: 10 * time.Minute,
+			ResendCooldown: 30 * time.Second, PerUserHourly: 5, PerDestinationHourly: 5, PerIPHourly: 20},
+		SMS: SMSConfig{Provider: "none", TwilioAPIURL: "https://api.twilio.com", TwilioLookupURL: "https://lookups.twilio.com"},
 	}
 }
 
@@ -647,6 +685,46 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.Host != "" && !strings.Contains(c.SMTP.From, "@") {
 		v.add("smtp.from", "must be the sender address (example: Riverside Health <no-reply@riverside.example>) when smtp.host is set")
+	}
+	for _, ttl := range []struct {
+		path string
+		d    time.Duration
+		max  time.Duration
+	}{{"codes.email_ttl", c.Codes.EmailTTL, time.Hour}, {"codes.sms_ttl", c.Codes.SMSTTL, 10 * time.Minute}, {"codes.voice_ttl", c.Codes.VoiceTTL, 10 * time.Minute}} {
+		// NIST SP 800-63B: an out-of-band code lives at most 10 minutes.
+		if ttl.d < time.Minute || ttl.d > ttl.max {
+			v.add(ttl.path, "must be between 1m and %s; got %s", formatDuration(ttl.max), formatDuration(ttl.d))
+		}
+	}
+	if c.Codes.ResendCooldown < 0 || c.Codes.ResendCooldown > 10*time.Minute {
+		v.add("codes.resend_cooldown", "must be between 0s and 10m; got %s", formatDuration(c.Codes.ResendCooldown))
+	}
+	for _, n := range []struct {
+		path string
+		v    int
+	}{{"codes.per_user_hourly", c.Codes.PerUserHourly}, {"codes.per_destination_hourly", c.Codes.PerDestinationHourly}, {"codes.per_ip_hourly", c.Codes.PerIPHourly}} {
+		if n.v < 1 || n.v > 1000 {
+			v.add(n.path, "must be between 1 and 1000; got %d", n.v)
+		}
+	}
+	switch c.SMS.Provider {
+	case "none":
+	case "twilio":
+		if c.SMS.TwilioAccountSID == "" || c.SMS.TwilioAuthTokenFile == "" {
+			v.add("sms.provider", "twilio needs sms.twilio_account_sid and sms.twilio_auth_token_file")
+		}
+		if !strings.HasPrefix(c.SMS.From, "+") {
+			v.add("sms.from", "must be the sending number in E.164 (+12025550123) when sms.provider is twilio")
+		}
+	case "webhook":
+		if c.SMS.WebhookURL == "" || c.SMS.WebhookSecretFile == "" {
+			v.add("sms.provider", "webhook needs sms.webhook_url and sms.webhook_secret_file")
+		}
+	default:
+		v.add("sms.provider", "must be none, twilio or webhook; got %q", c.SMS.Provider)
+	}
+	if c.SMS.LineTypeLookup && (c.SMS.TwilioAccountSID == "" || c.SMS.TwilioAuthTokenFile == "") {
+		v.add("sms.line_type_lookup", "needs sms.twilio_account_sid and sms.twilio_auth_token_file")
 	}
 	if c.Cache.TTL < 0 || c.Cache.TTL > time.Minute {
 		v.add("cache.ttl", "must be between 0 (no cache) and 60s, so a revoked client or key stops working within a minute; got %s", formatDuration(c.Cache.TTL))

@@ -77,7 +77,7 @@ func Seed(ctx context.Context, st *store.Store, secrets Hasher, pw PasswordHashe
 			return nil, err
 		}
 		u := &store.User{TenantID: t.ID, PracticeID: &practice.ID, Email: p.email, EmailVerified: true, Name: p.name,
-			GivenName: p.given, FamilyName: p.family, Role: p.role, Phone: p.phone, PasswordHash: hash, Locale: "en"}
+			GivenName: p.given, FamilyName: p.family, Role: p.role, Phone: p.phone, PhoneVerified: p.phone != "", PasswordHash: hash, Locale: "en"}
 		if err := st.CreateUser(ctx, u); err != nil {
 			return nil, fmt.Errorf("demo user %s: %w", p.email, err)
 		}

@@ -78,3 +78,8 @@ func Normalize(input, defaultRegion string) (string, error) {
 	}
 	return n.E164, nil
 }
+
+// KnownRegion reports whether region is a two-letter region the numbering plan knows.
+func KnownRegion(region string) bool {
+	return len(region) == 2 && phonenumbers.GetCountryCodeForRegion(region) != 0
+}

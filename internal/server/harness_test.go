@@ -122,7 +122,7 @@ func (e *env) user(email, pw string) *store.User {
 		e.t.Fatal(err)
 	}
 	u := &store.User{TenantID: e.tenant.ID, Email: email, EmailVerified: true, Name: "Pat Smith", GivenName: "Pat",
-		FamilyName: "Smith", Role: store.RolePatient, Phone: "+12025550123", PasswordHash: h}
+		FamilyName: "Smith", Role: store.RolePatient, Phone: "+12025550123", PhoneVerified: true, PasswordHash: h}
 	if err := e.st.CreateUser(e.ctx, u); err != nil {
 		e.t.Fatal(err)
 	}

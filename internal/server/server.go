@@ -26,6 +26,8 @@ import (
 	"github.com/tessera-health/tessera/internal/metrics"
 	"github.com/tessera-health/tessera/internal/oidcop"
 	"github.com/tessera-health/tessera/internal/password"
+	"github.com/tessera-health/tessera/internal/phone"
+	"github.com/tessera-health/tessera/internal/policy"
 	"github.com/tessera-health/tessera/internal/secret"
 	"github.com/tessera-health/tessera/internal/store"
 	"github.com/tessera-health/tessera/internal/web"
@@ -52,10 +54,24 @@ type Options struct {
 	// EmailSender delivers emailed codes (SMTP); nil leaves email to the dev outbox in dev mode
 	// and off otherwise.
 	EmailSender delivery.Sender
+	// PhoneSender carries texts and calls (Twilio-shaped API or webhook); nil leaves SMS and
+	// voice to the dev outbox in dev mode and off otherwise.
+	PhoneSender delivery.Sender
+	// LineTypes asks a carrier whether a number is a landline before it is texted; nil trusts
+	// the numbering plan (and the code itself proves the number receives texts).
+	LineTypes phone.LineTypeLookup
+	// Codes are the lifetimes and send limits of one-time codes, per channel.
+	Codes CodeOptions
 
 	Password            password.Params
 	MaxConcurrentHashes int
 	MinPasswordLength   int
+}
+
+// CodeOptions configure the one-time-code channels; zero fields take otp's defaults.
+type CodeOptions struct {
+	EmailTTL, SMSTTL, VoiceTTL time.Duration
+	Limits                     store.SendLimits
 }
 
 // Defaults returns working options for tests and the demo; the config package holds the same
@@ -135,9 +151,14 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	case s.Outbox != nil:
 		s.Login.Mailer = s.Outbox
 	}
-	if s.Login.Mailer != nil {
-		s.Login.Email = otp.Email(st, box.Hasher("otp-code"), s.Login.Mailer)
+	phones := opts.PhoneSender
+	if phones == nil && s.Outbox != nil {
+		phones = s.Outbox
 	}
+	if s.Login.Codes, err = codeChannels(st, box, s.Login.Mailer, phones, opts.Codes); err != nil {
+		return nil, err
+	}
+	s.Login.LineTypes = opts.LineTypes
 
 	s.Provider, err = oidcop.New(st, s.Keys, oidcop.Options{
 		Issuer: opts.Issuer, LoginURL: opts.Issuer + "/login", SignedOutURL: opts.Issuer + "/logged-out",
@@ -158,6 +179,28 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	s.routes()
 	s.handler = s.middleware(s.mux, secure)
 	return s, nil
+}
+
+// codeChannels builds the one-time-code channels that have a sender: email over mail, SMS and
+// voice over the phone gateway.
+func codeChannels(st *store.Store, box *secret.Box, mail, phones delivery.Sender, o CodeOptions) (map[string]*otp.Channel, error) {
+	out := map[string]*otp.Channel{}
+	hasher := box.Hasher("otp-code")
+	for _, ch := range []struct {
+		kind   string
+		sender delivery.Sender
+		ttl    time.Duration
+	}{{policy.Email, mail, o.EmailTTL}, {policy.SMS, phones, o.SMSTTL}, {policy.Voice, phones, o.VoiceTTL}} {
+		if ch.sender == nil {
+			continue
+		}
+		c, err := otp.New(ch.kind, st, hasher, ch.sender, otp.Options{TTL: ch.ttl, Limits: o.Limits})
+		if err != nil {
+			return nil, err
+		}
+		out[ch.kind] = c
+	}
+	return out, nil
 }
 
 // ClientSecretHasher is the keyed hash client secrets are stored under.

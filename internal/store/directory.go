@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -15,6 +16,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *Tenant) error {
 	if t.MFAMode == "" {
 		t.MFAMode = MFAOptional
 	}
+	if t.PhoneRegion == "" {
+		t.PhoneRegion = "US"
+	}
 	return s.create(ctx, t)
 }
 
@@ -23,6 +27,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
 	t.UpdatedAt = s.unix()
 	res := s.db.WithContext(ctx).Model(&Tenant{}).Where("id = ?", t.ID).Updates(map[string]any{
 		"mfa_mode": t.MFAMode, "enforce_from": t.EnforceFrom, "updated_at": t.UpdatedAt,
+		"phone_region": t.PhoneRegion, "self_registration": t.SelfRegistration,
 	})
 	if res.Error != nil {
 		return res.Error
@@ -154,4 +159,9 @@ func (s *Store) CountSigningKeys(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.db.WithContext(ctx).Model(&SigningKey{}).Count(&n).Error
 	return n, err
+}
+
+// PolicySummary is the tenant's policy in one audit-friendly line.
+func (t *Tenant) PolicySummary() string {
+	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t", t.MFAMode, t.PhoneRegion, t.SelfRegistration)
 }

@@ -39,8 +39,12 @@ type Tenant struct {
 	NameLower   string
 	MFAMode     string `gorm:"column:mfa_mode"`
 	EnforceFrom *int64
-	CreatedAt   int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt   int64 `gorm:"autoUpdateTime:false"`
+	// PhoneRegion (ISO 3166, "US") reads numbers typed without a country code.
+	PhoneRegion string
+	// SelfRegistration lets people create their own accounts at /register.
+	SelfRegistration bool
+	CreatedAt        int64 `gorm:"autoCreateTime:false"`
+	UpdatedAt        int64 `gorm:"autoUpdateTime:false"`
 }
 
 // Practice is one clinic inside a tenant.
@@ -64,6 +68,7 @@ type User struct {
 	FamilyName    string
 	Phone         string
 	PhoneVerified bool
+	PhoneLineType string // internal/phone.LineType the number was judged by; "" when unknown
 	Role          string
 	PasswordHash  string
 	Locale        string
@@ -138,6 +143,7 @@ type Session struct {
 	LastSeenAt int64
 	ExpiresAt  int64
 	RevokedAt  *int64
+	MFAAt      *int64 `gorm:"column:mfa_at"` // the last second factor passed in this session
 }
 
 // AccessToken records an issued access token (a JWT) by its jti so it can be revoked and

@@ -48,6 +48,12 @@ func (s *Store) TouchSession(ctx context.Context, id string, authTime time.Time,
 	return s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", id).Updates(upd).Error
 }
 
+// SessionPassedMFA records that the session's person just answered a second factor: the account
+// pages ask for a fresh one (see MFAAt) before a factor is added, changed or removed.
+func (s *Store) SessionPassedMFA(ctx context.Context, id string) error {
+	return s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", id).Update("mfa_at", s.unix()).Error
+}
+
 // RevokeSession ends one SSO session and every token issued under it.
 func (s *Store) RevokeSession(ctx context.Context, id string) error {
 	now := s.unix()

@@ -20,6 +20,7 @@ import (
 	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/oidcop"
+	"github.com/tessera-health/tessera/internal/phone"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
@@ -53,8 +54,11 @@ type Login struct {
 	TOTP *totp.TOTP
 	// Backup is the backup-code factor (a lost phone).
 	Backup *backupcode.Codes
-	// Email sends and checks emailed codes; nil where no email sender is configured.
-	Email *otp.Channel
+	// Codes are the one-time-code channels by kind (email, sms, voice); a kind without a sender
+	// is missing and never offered.
+	Codes map[string]*otp.Channel
+	// LineTypes, when set, asks a carrier whether a number is a landline before texting it.
+	LineTypes phone.LineTypeLookup
 	// Mailer sends security notices by email; nil where no email sender is configured.
 	Mailer delivery.Sender
 	// Issuer builds links in emails; MinPasswordLength is the password policy's minimum.
@@ -89,7 +93,8 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /mfa/backup", l.verifyBackup)
 	mux.HandleFunc("POST /mfa/continue", l.continueSignIn)
 	mux.HandleFunc("POST /mfa/enroll-email", l.enrollEmail)
-	mux.HandleFunc("POST /mfa/resend", l.resendEmail)
+	mux.HandleFunc("POST /mfa/enroll-phone", l.enrollPhone)
+	mux.HandleFunc("POST /mfa/resend", l.resendCode)
 	mux.HandleFunc("POST /mfa/method", l.switchMethod)
 	mux.HandleFunc("GET /forgot", l.forgotForm)
 	mux.HandleFunc("POST /forgot", l.forgot)

@@ -34,8 +34,13 @@ type loginContext struct {
 	user   *store.User
 	tenant *store.Tenant
 	req    authn.Requirement
-	// The code page being shown: channel "totp" or "email", purpose "challenge" or "enroll".
+	// The code page being shown: channel "totp", "email", "sms" or "voice"; purpose
+	// "challenge", "enroll" or "verify_phone".
 	channel, purpose string
+	// For a code channel: where the code goes, and the factor it answers for (a pending one
+	// while enrolling a phone; nil for email enrollment and a saved number).
+	dest   string
+	factor *store.Factor
 }
 
 func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, se *store.Session) (*loginContext, error) {
@@ -64,13 +69,13 @@ func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.S
 	}
 	var enrolled []authn.Factor
 	for _, f := range factors {
-		if f.Kind == policy.TOTP || (f.Kind == policy.Email && l.Email != nil) { // the factors wired so far
+		if l.wired(f.Kind) {
 			enrolled = append(enrolled, authn.Factor{Kind: f.Kind, IsDefault: f.IsDefault})
 		}
 	}
 	return authn.State{
 		Now: l.now(), Tenant: tp, Role: policy.RoleFor(lc.user.Role), Locked: lc.user.LockedAt != nil,
-		Enrolled: enrolled, Deferred: deferred, AMR: store.SplitList(lc.se.AMR), RememberedDevice: l.rememberedDevice(r, lc) != nil,
+		Enrolled: enrolled, Deferred: deferred, PhoneUnverified: lc.user.Phone != "" && !lc.user.PhoneVerified && l.Codes[policy.SMS] != nil, AMR: store.SplitList(lc.se.AMR), RememberedDevice: l.rememberedDevice(r, lc) != nil,
 		RequiredACR: lc.req.Target, ACREssential: lc.req.Floor != "" && lc.req.Floor == lc.req.Target,
 	}, nil
 }
@@ -110,19 +115,19 @@ func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthR
 	switch {
 	case step.Kind == authn.StepLocked:
 		l.renderLocked(w, r, lc)
-	case step.Kind == authn.StepChallenge && step.Factors[0] == policy.Email && l.Email != nil:
+	case step.Kind == authn.StepVerifyPhone:
+		if ar.HasPrompt("none") {
+			l.op.RedirectError(w, r, ar, "interaction_required", "the user must verify a phone number")
+			return
+		}
+		lc.channel, lc.purpose, lc.dest = policy.SMS, "verify_phone", lc.user.Phone
+		l.sendCode(w, r, lc, false)
+	case step.Kind == authn.StepChallenge && l.firstWired(step.Factors) != "":
 		if ar.HasPrompt("none") {
 			l.op.RedirectError(w, r, ar, "interaction_required", "a second factor is needed")
 			return
 		}
-		lc.channel, lc.purpose = policy.Email, "challenge"
-		l.sendEmailCode(w, r, lc, false)
-	case step.Kind == authn.StepChallenge && slices.Contains(step.Factors, policy.TOTP):
-		if ar.HasPrompt("none") {
-			l.op.RedirectError(w, r, ar, "interaction_required", "a second factor is needed")
-			return
-		}
-		l.renderChallenge(w, r, lc, http.StatusOK, nil)
+		l.challengeWith(w, r, lc, l.firstWired(step.Factors))
 	case step.Kind == authn.StepEnroll && slices.Contains(step.Factors, policy.TOTP) && l.TOTP != nil:
 		if ar.HasPrompt("none") {
 			l.op.RedirectError(w, r, ar, "interaction_required", "the user must set up a second factor")
@@ -186,14 +191,17 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
 		"BackupLeft": left > 0 && lc.purpose != "enroll", "BackupOpen": problem != nil && problem.ID == "backup.wrong",
 		"RememberDays": int(l.RememberFor / (24 * time.Hour)), "Channel": policy.TOTP, "Purpose": lc.purpose}
-	if lc.channel == policy.Email && l.Email != nil {
-		data["Channel"], data["To"], data["Minutes"] = policy.Email, maskEmail(lc.user.Email), int(l.Email.TTL()/time.Minute)
+	if ch := l.Codes[lc.channel]; ch != nil {
+		data["Channel"], data["To"], data["Minutes"] = lc.channel, maskDestination(lc.dest), int(ch.TTL()/time.Minute)
+		if lc.factor != nil && lc.purpose == "enroll" {
+			data["FactorID"] = lc.factor.ID
+		}
 	}
 	if lc.purpose != "enroll" {
 		data["Others"] = l.otherMethods(r, lc, data["Channel"].(string))
 	}
 	if problem != nil {
-		if problem.ID == "mfa.email_wait" {
+		if problem.ID == "mfa.code_wait" {
 			data["Notice"] = problem
 		} else {
 			data["Error"] = problem
@@ -203,12 +211,23 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 }
 
 func (l *Login) renderEnroll(w http.ResponseWriter, r *http.Request, lc *loginContext, e *totp.Enrollment, canDefer bool, status int, problem *i18n.Msg) {
+	role := policy.RoleFor(lc.user.Role)
 	data := map[string]any{"TitleID": "enroll.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
 		"QR": urlSafe(e.QRPNG), "Key": e.Key, "FactorID": e.FactorID, "CanDefer": canDefer,
-		"EmailOption": l.Email != nil && policy.RoleFor(lc.user.Role).Allows(policy.Email) && lc.user.Email != ""}
+		"EmailOption": l.Codes[policy.Email] != nil && role.Allows(policy.Email) && lc.user.Email != "",
+		"SMSOption":   l.Codes[policy.SMS] != nil && role.Allows(policy.SMS),
+		"VoiceOption": l.Codes[policy.Voice] != nil && role.Allows(policy.Voice),
+		"Phone":       r.PostForm.Get("phone"), "PhoneKind": r.PostForm.Get("kind")}
+	if data["Phone"] == "" && lc.user.Phone != "" {
+		data["Phone"] = lc.user.Phone
+	}
 	if problem != nil {
-		data["Error"] = problem
+		if strings.HasPrefix(problem.ID, "phone.") {
+			data["PhoneError"] = problem
+		} else {
+			data["Error"] = problem
+		}
 	}
 	l.pages.Render(w, r, status, "enroll", data)
 }
@@ -245,8 +264,8 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if r.PostForm.Get("method") == policy.Email && l.Email != nil {
-		l.verifyEmailCode(w, r, lc)
+	if method := r.PostForm.Get("method"); l.Codes[method] != nil {
+		l.verifyChannelCode(w, r, lc, method)
 		return
 	}
 	factors, err := l.st.ActiveFactors(ctx, lc.user.ID)
@@ -493,113 +512,6 @@ func (l *Login) rememberDevice(w http.ResponseWriter, r *http.Request, lc *login
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: d.Network})
 }
 
-// sendEmailCode sends a code to the person's email (unless the cooldown says one just went) and
-// shows the code page.
-func (l *Login) sendEmailCode(w http.ResponseWriter, r *http.Request, lc *loginContext, explicit bool) {
-	ctx := r.Context()
-	loc := l.pages.Language(nil, r, lc.ar.Params.UILocales, lc.user.Locale)
-	minutes := int(l.Email.TTL() / time.Minute)
-	err := l.Email.Send(ctx, lc.user.ID, lc.user.Email, audit.RequestFrom(ctx).IP, func(code string) delivery.Message {
-		return delivery.Message{Subject: loc.T("email.subject"), Body: loc.T("email.body", "Code", code, "Minutes", minutes)}
-	})
-	var limited *store.ErrSendLimited
-	switch {
-	case err == nil:
-		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.email_sent", Result: "ok",
-			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
-		l.renderChallenge(w, r, lc, http.StatusOK, nil)
-	case errors.As(err, &limited):
-		var notice *i18n.Msg
-		if explicit || limited.Reason != "cooldown" {
-			notice = &i18n.Msg{ID: "mfa.email_wait", Data: map[string]any{"Wait": plainDuration(loc, time.Until(limited.RetryAt))}}
-		}
-		l.renderChallenge(w, r, lc, http.StatusOK, notice)
-	default:
-		slog.ErrorContext(ctx, "mfa: send email code", "err", err)
-		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.email_sent", Result: "failed",
-			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
-		l.renderChallenge(w, r, lc, http.StatusServiceUnavailable, &i18n.Msg{ID: "mfa.email_failed"})
-	}
-}
-
-// enrollEmail starts setting up email codes as the second factor.
-func (l *Login) enrollEmail(w http.ResponseWriter, r *http.Request) {
-	lc, ok := l.stepForm(w, r)
-	if !ok || l.Email == nil || !l.mayUse(r, lc, policy.Email, "enroll") {
-		if ok {
-			l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
-		}
-		return
-	}
-	lc.channel, lc.purpose = policy.Email, "enroll"
-	l.sendEmailCode(w, r, lc, false)
-}
-
-// resendEmail is "Send a new code".
-func (l *Login) resendEmail(w http.ResponseWriter, r *http.Request) {
-	lc, ok := l.stepForm(w, r)
-	if !ok || l.Email == nil {
-		return
-	}
-	lc.channel, lc.purpose = policy.Email, r.PostForm.Get("purpose")
-	if !l.mayUse(r, lc, policy.Email, lc.purpose) {
-		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
-		return
-	}
-	l.sendEmailCode(w, r, lc, true)
-}
-
-// verifyEmailCode checks an emailed code: during enrollment it turns the factor on (a wrong code
-// there is not counted); at a challenge a wrong code counts like any other.
-func (l *Login) verifyEmailCode(w http.ResponseWriter, r *http.Request, lc *loginContext) {
-	ctx := r.Context()
-	lc.channel, lc.purpose = policy.Email, r.PostForm.Get("purpose")
-	if !l.mayUse(r, lc, policy.Email, lc.purpose) {
-		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
-		return
-	}
-	err := l.Email.VerifyUser(ctx, lc.user.ID, r.PostForm.Get("code"))
-	if err != nil && !errors.Is(err, factor.ErrWrong) {
-		slog.ErrorContext(ctx, "mfa: verify email code", "err", err)
-		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-		return
-	}
-	if lc.purpose == "enroll" {
-		if err != nil {
-			l.renderChallenge(w, r, lc, http.StatusUnauthorized, &i18n.Msg{ID: "enroll.wrong"})
-			return
-		}
-		f := &store.Factor{UserID: lc.user.ID, TenantID: lc.user.TenantID, Kind: policy.Email, Label: lc.user.Email}
-		if err := l.st.CreateFactor(ctx, f); err == nil {
-			err = l.st.ActivateFactor(ctx, lc.user.ID, f.ID)
-		}
-		if err != nil {
-			l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-			return
-		}
-		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.enrolled", Result: "ok",
-			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "email"})
-		l.notify(r, lc, "factor", map[string]any{"Method": "email"})
-		if l.recordFactor(w, r, lc, l.Email.AMR()) {
-			l.afterEnrollment(w, r, lc)
-		}
-		return
-	}
-	if err != nil {
-		l.wrongAnswer(w, r, lc, "mfa.email", &i18n.Msg{ID: "mfa.wrong"})
-		return
-	}
-	if err := l.st.MFASuccess(ctx, lc.user.ID); err != nil {
-		slog.WarnContext(ctx, "mfa: reset count", "err", err)
-	}
-	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.email", Result: "ok",
-		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
-	if r.PostForm.Get("remember") == "1" {
-		l.rememberDevice(w, r, lc)
-	}
-	l.addFactor(w, r, lc, l.Email.AMR())
-}
-
 // maskEmail shows enough of an address to recognise it: p•••@example.org.
 func maskEmail(e string) string {
 	at := strings.LastIndexByte(e, '@')
@@ -653,14 +565,7 @@ func (l *Login) switchMethod(w http.ResponseWriter, r *http.Request) {
 		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
 		return
 	}
-	lc.purpose = "challenge"
-	if kind == policy.Email {
-		lc.channel = policy.Email
-		l.sendEmailCode(w, r, lc, false)
-		return
-	}
-	lc.channel = policy.TOTP
-	l.renderChallenge(w, r, lc, http.StatusOK, nil)
+	l.challengeWith(w, r, lc, kind)
 }
 
 // mayUse reports whether the person may answer with kind now: an enrolled, allowed factor when

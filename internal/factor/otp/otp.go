@@ -132,7 +132,7 @@ func (c *Channel) send(ctx context.Context, userID, destination, ip string, comp
 		return nil, factor.ErrNoDestination
 	}
 	code := secret.RandomDigits(CodeLength)
-	rec := &store.OTPCode{UserID: userID, Channel: c.kind, Destination: destination, CodeHash: c.hash(userID, code)}
+	rec := &store.OTPCode{UserID: userID, Channel: c.kind, Destination: destination, CodeHash: c.hash(userID, destination, code)}
 	if err := c.st.IssueOTP(ctx, rec, ip, c.ttl, c.limits); err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (c *Channel) Verify(ctx context.Context, f *store.Factor, response string) 
 	if f.Kind != c.kind {
 		return fmt.Errorf("otp: factor %s is %q, not %s", f.ID, f.Kind, c.kind)
 	}
-	if err := c.VerifyUser(ctx, f.UserID, response); err != nil {
+	if err := c.VerifyUser(ctx, f.UserID, f.Label, response); err != nil {
 		return err
 	}
 	// Bookkeeping for the account console only: the answer was right whatever happens here.
@@ -172,15 +172,17 @@ func (c *Channel) Verify(ctx context.Context, f *store.Factor, response string) 
 	return nil
 }
 
-// VerifyUser checks a code for a person who may not have the factor yet (enrollment): any
-// outstanding, unexpired code of theirs on this channel; a right one spends them all. Anything
-// but digits in the input (spaces, dashes) is ignored.
-func (c *Channel) VerifyUser(ctx context.Context, userID, response string) error {
+// VerifyUser checks a code sent to destination for a person who may not have the factor yet
+// (enrollment, a saved number): any outstanding, unexpired code of theirs sent there on this
+// channel; a right one spends every outstanding code of the channel. A code sent to another
+// number or address never matches, so a code for the old phone cannot confirm a new one.
+// Anything but digits in the input (spaces, dashes) is ignored.
+func (c *Channel) VerifyUser(ctx context.Context, userID, destination, response string) error {
 	code := digits(response)
 	if len(code) != CodeLength {
 		return factor.ErrWrong
 	}
-	ok, err := c.st.SpendOTP(ctx, userID, c.kind, c.hash(userID, code))
+	ok, err := c.st.SpendOTP(ctx, userID, c.kind, c.hash(userID, destination, code))
 	if err != nil {
 		return err
 	}
@@ -190,10 +192,10 @@ func (c *Channel) VerifyUser(ctx context.Context, userID, response string) error
 	return nil
 }
 
-// hash binds a code to its person and channel: the same digits sent to two people, or by SMS
-// and by email, never match each other's rows.
-func (c *Channel) hash(userID, code string) string {
-	return c.h.Sum(userID + ":" + c.kind + ":" + code)
+// hash binds a code to its person, channel and destination: the same digits sent to two people,
+// by SMS and by email, or to two numbers, never match each other's rows.
+func (c *Channel) hash(userID, destination, code string) string {
+	return c.h.Sum(userID + ":" + c.kind + ":" + destination + ":" + code)
 }
 
 func digits(s string) string {

@@ -39,13 +39,13 @@ func TestEmailCodes(t *testing.T) {
 	if err := c.Send(ctx, u.ID, u.Email, "203.0.113.1", compose); !errors.As(err, &lim) {
 		t.Errorf("an immediate resend must wait for the cooldown: %v", err)
 	}
-	if err := c.VerifyUser(ctx, u.ID, "000000"); !errors.Is(err, factor.ErrWrong) && code != "000000" {
+	if err := c.VerifyUser(ctx, u.ID, u.Email, "000000"); !errors.Is(err, factor.ErrWrong) && code != "000000" {
 		t.Errorf("wrong code: %v", err)
 	}
-	if err := c.VerifyUser(ctx, u.ID, code[:3]+" "+code[3:]); err != nil {
+	if err := c.VerifyUser(ctx, u.ID, u.Email, code[:3]+" "+code[3:]); err != nil {
 		t.Fatalf("right code (typed with a space): %v", err)
 	}
-	if err := c.VerifyUser(ctx, u.ID, code); !errors.Is(err, factor.ErrWrong) {
+	if err := c.VerifyUser(ctx, u.ID, u.Email, code); !errors.Is(err, factor.ErrWrong) {
 		t.Errorf("a spent code: %v", err)
 	}
 }
