@@ -459,6 +459,10 @@ func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginCo
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return false
 	}
+	// The account pages ask for a second factor passed within minutes before a factor changes.
+	if err := l.st.SessionPassedMFA(r.Context(), lc.se.ID); err != nil {
+		slog.WarnContext(r.Context(), "mfa: record on session", "err", err)
+	}
 	lc.se.AMR, lc.se.ACR = joinSpace(have), acr
 	return true
 }
