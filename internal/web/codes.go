@@ -247,7 +247,9 @@ func (l *Login) confirmCodeFactor(w http.ResponseWriter, r *http.Request, lc *lo
 			err = l.st.ActivateFactor(ctx, lc.user.ID, f.ID)
 		}
 	} else {
-		_, err = l.st.ConfirmPhoneFactor(ctx, lc.user.ID, lc.factor.ID, lc.user.PhoneLineType)
+		// The line type the numbering plan gives (a carrier lookup was asked before sending).
+		n, _ := phone.Parse(lc.factor.Label, lc.tenant.PhoneRegion)
+		_, err = l.st.ConfirmPhoneFactor(ctx, lc.user.ID, lc.factor.ID, string(n.LineType))
 	}
 	if err != nil {
 		slog.ErrorContext(ctx, "mfa: turn on factor", "channel", lc.channel, "err", err)
@@ -290,7 +292,7 @@ func (l *Login) enrollPhone(w http.ResponseWriter, r *http.Request) {
 		l.pages.Error(w, r, http.StatusBadRequest, "error.expired")
 		return
 	}
-	num, lineType, err := l.judgeNumber(r, lc.tenant, r.PostForm.Get("phone"), kind)
+	num, _, err := l.judgeNumber(r, lc.tenant, r.PostForm.Get("phone"), kind)
 	if err != nil {
 		var pe *phone.Error
 		if !errors.As(err, &pe) {
@@ -305,7 +307,6 @@ func (l *Login) enrollPhone(w http.ResponseWriter, r *http.Request) {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
-	lc.user.PhoneLineType = string(lineType)
 	lc.channel, lc.purpose, lc.factor, lc.dest = kind, "enroll", f, num
 	l.sendCode(w, r, lc, false)
 }
