@@ -93,8 +93,10 @@ func (s *Store) PhoneVerified(ctx context.Context, userID, e164 string) (*Factor
 		}
 		err := tx.Where("user_id = ? AND kind = ? AND active = ?", userID, "sms", true).First(&f).Error
 		if err == nil {
+			now := s.unix()
+			f.Label, f.LastUsedAt = e164, &now
 			return tx.Model(&Factor{}).Where("id = ?", f.ID).
-				Updates(map[string]any{"label": e164, "last_used_at": s.unix()}).Error
+				Updates(map[string]any{"label": e164, "last_used_at": now}).Error
 		}
 		if err = notFound(err); err != ErrNotFound {
 			return err

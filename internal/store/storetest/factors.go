@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -30,6 +31,7 @@ func RunFactorTests(t *testing.T, b Backend) {
 		"otp caps concurrent":       testOTPCapsConcurrent,
 		"otp cooldown concurrent":   testOTPCooldownConcurrent,
 		"prune factor data":         testPruneFactorData,
+		"phone factors":             testPhoneFactors,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -561,5 +563,75 @@ func testPruneFactorData(t *testing.T, st *store.Store) {
 	var l *store.ErrSendLimited
 	if err := issueCode(st, u.ID, "email", u.Email, "198.51.100.50", "n3", 15*time.Minute, lim); !errors.As(err, &l) {
 		t.Errorf("pruning forgot a send within the hour: %v", err)
+	}
+}
+
+// testPhoneFactors: confirming a new number replaces the old factor of the kind and keeps its
+// place as the default; an SMS number becomes the verified mobile, a voice number does not; a
+// saved number is unverified until a code for that very number is answered.
+func testPhoneFactors(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	tn := &store.Tenant{Name: "Phones"}
+	if err := st.CreateTenant(ctx, tn); err != nil || tn.PhoneRegion != "US" {
+		t.Fatalf("tenant: %v, region %q (want the US default)", err, tn.PhoneRegion)
+	}
+	u := &store.User{TenantID: tn.ID, Email: "p@example.org", Role: "patient"}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	pending := func(kind, number string) *store.Factor {
+		f := &store.Factor{UserID: u.ID, TenantID: tn.ID, Kind: kind, Label: number}
+		if err := st.CreateFactor(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	first, err := st.ConfirmPhoneFactor(ctx, u.ID, pending("sms", "+447400123456").ID, "mobile")
+	if err != nil || !first.Active || !first.IsDefault {
+		t.Fatalf("first phone factor: %+v %v", first, err)
+	}
+	if _, err := st.ConfirmPhoneFactor(ctx, u.ID, pending("voice", "+442079460958").ID, "fixed_line"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := st.ConfirmPhoneFactor(ctx, u.ID, pending("sms", "+447400654321").ID, "mobile")
+	if err != nil || !second.IsDefault {
+		t.Fatalf("a changed number keeps the default: %+v %v", second, err)
+	}
+	fs, _ := st.ActiveFactors(ctx, u.ID)
+	if len(fs) != 2 || fs[0].ID != second.ID || fs[1].Kind != "voice" {
+		t.Fatalf("the old SMS number must be gone, the call kept: %+v", fs)
+	}
+	got, _ := st.UserByID(ctx, u.ID)
+	if got.Phone != "+447400654321" || !got.PhoneVerified || got.PhoneLineType != "mobile" {
+		t.Fatalf("the SMS number is the verified mobile: %+v", got)
+	}
+	if _, err := st.ConfirmPhoneFactor(ctx, u.ID, second.ID, "mobile"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("confirming an active factor again: %v", err)
+	}
+
+	if err := st.SavePhone(ctx, u.ID, "+447400111111", "mobile"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.UserByID(ctx, u.ID); got.PhoneVerified {
+		t.Fatal("a saved number is unverified")
+	}
+	if _, err := st.PhoneVerified(ctx, u.ID, "+447400654321"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("verifying a number that is no longer saved: %v", err)
+	}
+	f, err := st.PhoneVerified(ctx, u.ID, "+447400111111")
+	if err != nil || f.ID != second.ID || f.Label != "+447400111111" {
+		t.Fatalf("the SMS factor follows the verified number: %+v %v", f, err)
+	}
+	if got, _ := st.UserByID(ctx, u.ID); !got.PhoneVerified {
+		t.Error("verified")
+	}
+
+	// Someone with no SMS factor yet gets one, the default when it is their first.
+	v := &store.User{TenantID: tn.ID, Email: "v@example.org", Role: "patient"}
+	st.CreateUser(ctx, v)
+	st.SavePhone(ctx, v.ID, "+447400222222", "mobile")
+	f, err = st.PhoneVerified(ctx, v.ID, "+447400222222")
+	if err != nil || !f.Active || !f.IsDefault || f.TenantID != tn.ID || f.Kind != "sms" {
+		t.Fatalf("new SMS factor from a verified number: %+v %v", f, err)
 	}
 }
