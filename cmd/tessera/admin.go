@@ -258,7 +258,7 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	var e164 string
 	if phoneIn != "" {
 		var err error
-		if e164, err = phone.Normalize(phoneIn, "US"); err != nil {
+		if e164, err = phone.Normalize(phoneIn, defaultPhoneRegion); err != nil {
 			return usagef("--phone %q: %v", phoneIn, err)
 		}
 	}
