@@ -25,6 +25,7 @@ type command struct {
 	configPath string
 	database   string
 	cfg        *config.Config
+	sealBox    *secret.Box // the box, once loaded
 }
 
 func newCommand(name string, stderr io.Writer) *command {
@@ -99,13 +100,19 @@ func (c *command) secretKey(ctx context.Context, st *store.Store) ([]byte, error
 	return key, nil
 }
 
-// box returns the sealing box over the secret key.
+// box returns the sealing box over the secret key, loading the key once per command.
 func (c *command) box(ctx context.Context, st *store.Store) (*secret.Box, error) {
+	if c.sealBox != nil {
+		return c.sealBox, nil
+	}
 	key, err := c.secretKey(ctx, st)
 	if err != nil {
 		return nil, err
 	}
-	return secret.NewBox(key)
+	if c.sealBox, err = secret.NewBox(key); err != nil {
+		return nil, err
+	}
+	return c.sealBox, nil
 }
 
 // openTenant opens the database and resolves --tenant.

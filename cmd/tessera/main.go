@@ -8,6 +8,7 @@
 //	tessera practice create --tenant ID --name NAME
 //	tessera client create --tenant ID --name NAME [--type web|public|service] [--redirect-uri URI]… [--post-logout-redirect-uri URI]…
 //	tessera user create --tenant ID --email EMAIL [--name NAME] [--phone NUMBER] [--role ROLE] [--practice ID] --password-stdin
+//	tessera user import --tenant ID < users.jsonl
 //	tessera keys rotate [--alg ES256|RS256|EdDSA]
 //
 // Every command takes --config and --database; the ones that create something print one JSON
@@ -56,6 +57,7 @@ Usage:
                         [--id-token-alg ES256|RS256|EdDSA] [--min-acr ACR]
   tessera user create --tenant ID --email EMAIL [--name "FULL NAME"] [--phone NUMBER]
                       [--role patient|provider|staff|admin] [--practice ID] --password-stdin
+  tessera user import --tenant ID < users.jsonl   (JSON lines; see README)
   tessera user unlock --tenant ID --email EMAIL
   tessera keys rotate [--alg ES256|RS256|EdDSA]
   tessera audit verify [--tenant ID]       (non-zero exit when a row was changed, removed or reordered)
@@ -110,6 +112,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return clientCreate(ctx, rest, stdout, stderr)
 	case "user create":
 		return userCreate(ctx, rest, stdin, stdout, stderr)
+	case "user import":
+		return userImport(ctx, rest, stdin, stdout, stderr)
 	case "user unlock":
 		return userUnlock(ctx, rest, stdout, stderr)
 	case "keys rotate":

@@ -178,6 +178,51 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 	return false, false, malformed("not argon2id or bcrypt")
 }
 
+// Check reports whether Verify can read encoded, without hashing anything: an argon2id hash in
+// PHC format, or a legacy bcrypt hash ($2a$, $2b$, $2y$, 60 characters), within this hasher's
+// limits. It is for hashes brought in from elsewhere (an import), so that a plain-text password
+// or a hash nobody could ever sign in with is refused before it is stored. The error wraps
+// ErrMalformed and never contains the hash.
+func (h *Hasher) Check(encoded string) error {
+	if len(encoded) > h.lim.encodedLength {
+		return malformed("%d characters long", len(encoded))
+	}
+	switch {
+	case strings.HasPrefix(encoded, "$argon2id$"):
+		p, _, _, err := decode(encoded)
+		if err != nil {
+			return err
+		}
+		if p.MemoryKiB > h.lim.memoryKiB || p.Iterations > h.lim.iterations {
+			return malformed("argon2id m=%d,t=%d is beyond the limit of m=%d,t=%d",
+				p.MemoryKiB, p.Iterations, h.lim.memoryKiB, h.lim.iterations)
+		}
+		return nil
+	case strings.HasPrefix(encoded, "$2a$"), strings.HasPrefix(encoded, "$2b$"), strings.HasPrefix(encoded, "$2y$"):
+		// $2b$CC$ then 22 characters of salt and 31 of hash in bcrypt's base64 alphabet. A
+		// shorter or longer value would be read by bcrypt but could never match any password.
+		if len(encoded) != 60 || encoded[6] != '$' {
+			return malformed("bcrypt: want $2b$, a two-digit cost, $ and 53 characters")
+		}
+		for _, c := range encoded[7:] {
+			if !(c == '.' || c == '/' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+				return malformed("bcrypt: the salt and hash must be bcrypt base64 (./A-Za-z0-9)")
+			}
+		}
+		cost, err := bcrypt.Cost([]byte(encoded))
+		if err != nil {
+			return malformed("bcrypt: %v", err)
+		}
+		if cost > h.lim.bcryptCost {
+			return malformed("bcrypt cost %d is beyond the limit of %d", cost, h.lim.bcryptCost)
+		}
+		return nil
+	case encoded == "":
+		return malformed("empty")
+	}
+	return malformed("not argon2id or bcrypt")
+}
+
 func (h *Hasher) verifyArgon2id(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error) {
 	p, salt, key, err := decode(encoded)
 	if err != nil {

@@ -238,7 +238,46 @@ func TestMalformed(t *testing.T) {
 			if ok || rehash || !errors.Is(err, ErrMalformed) {
 				t.Errorf("Verify = %v, %v, %v; want false, false, ErrMalformed", ok, rehash, err)
 			}
+			if err := h.Check(tt.encoded); !errors.Is(err, ErrMalformed) {
+				t.Errorf("Check = %v, want ErrMalformed", err)
+			}
 		})
+	}
+}
+
+// TestCheck: what an import may store is exactly what Verify can sign someone in with; Check
+// decides without hashing, and never puts the hash in its error.
+func TestCheck(t *testing.T) {
+	h := New(fast, 1)
+	own, _ := h.Hash(t.Context(), "pw")
+	other, _ := New(Params{MemoryKiB: 64, Iterations: 3, Parallelism: 2}, 1).Hash(t.Context(), "pw")
+	owasp := encode(DefaultParams(), make([]byte, 16), make([]byte, 32))
+	bc, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	valid := []string{own, other, owasp, string(bc), "$2b$" + string(bc[4:]), "$2y$" + string(bc[4:]),
+		"$2a$16$" + string(bc[7:])}
+	for _, enc := range valid {
+		if err := h.Check(enc); err != nil {
+			t.Errorf("Check(%q) = %v, want nil", enc, err)
+		}
+	}
+	invalid := []string{
+		string(bc[:59]),                           // one character short: bcrypt would read it, nothing would match
+		string(bc) + "A",                          // one too many
+		"$2a$04x" + string(bc[7:]),                // no $ after the cost
+		"$2a$04$" + strings.Repeat("A", 52) + "=", // padding is not in bcrypt's alphabet
+		"$2a$03$" + string(bc[7:]),                // below bcrypt's minimum cost
+		"correct horse battery staple",            // plain text
+		"$argon2id$v=19$m=524288,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", // 512 MiB
+	}
+	for _, enc := range invalid {
+		err := h.Check(enc)
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("Check(%q) = %v, want ErrMalformed", enc, err)
+			continue
+		}
+		if len(enc) > 20 && strings.Contains(err.Error(), enc[7:20]) {
+			t.Errorf("Check's error repeats the hash: %v", err)
+		}
 	}
 }
 
@@ -389,6 +428,11 @@ func FuzzVerify(f *testing.F) {
 		}
 		if !ok && rehash {
 			t.Errorf("Verify(%q) asks to rehash a wrong password", enc)
+		}
+		// Check accepts only what Verify can read (the reverse need not hold: Verify reads a
+		// bcrypt value of the wrong length, which then matches nothing).
+		if h.Check(enc) == nil && errors.Is(err, ErrMalformed) {
+			t.Errorf("Check(%q) accepts a hash Verify calls malformed: %v", enc, err)
 		}
 	})
 }

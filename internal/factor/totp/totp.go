@@ -3,7 +3,9 @@ package totp
 import (
 	"bytes"
 	"context"
+	"encoding/base32"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"image/png"
 	"net/url"
@@ -83,12 +85,87 @@ func (t *TOTP) Begin(ctx context.Context, u *store.User, tenantName string) (*En
 	if err != nil {
 		return nil, err
 	}
-	f := &store.Factor{ID: store.NewID(), UserID: u.ID, TenantID: u.TenantID, Kind: t.Kind(), Label: "Authenticator app"}
-	f.SecretSealed = t.box.Seal([]byte(key.Secret()), []byte(f.ID))
+	f := &store.Factor{ID: store.NewID(), UserID: u.ID, TenantID: u.TenantID, Kind: t.Kind(), Label: DefaultLabel}
+	f.SecretSealed = seal(t.box, f.ID, key.Secret())
 	if err := t.st.CreateFactor(ctx, f); err != nil {
 		return nil, err
 	}
 	return enrollment(f.ID, key)
+}
+
+// DefaultLabel names an authenticator app in the account console when nothing else does.
+const DefaultLabel = "Authenticator app"
+
+// seal binds a secret (base32, as the app shows it) to its factor row. Begin and Imported both
+// use it, and Verify opens what it produced.
+func seal(box Sealer, factorID, secret string) []byte {
+	return box.Seal([]byte(secret), []byte(factorID))
+}
+
+// Secrets brought in from another system: at least 80 bits (RFC 4226's minimum; it recommends
+// 160, which is what Begin makes), and a bound that no real app's key comes near.
+const (
+	minSecretBytes = 10
+	maxSecretBytes = 128
+)
+
+var secretEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// ErrSecret is an authenticator secret that cannot be used; the wrapping error says why and
+// never contains the secret.
+var ErrSecret = errors.New("totp: unusable secret")
+
+// ParseSecret reads an authenticator app's secret as another system stored it: base32 (RFC
+// 4648), in either case, with or without padding, spaces or dashes between groups. It returns
+// the form Begin makes (upper case, no padding), which is what gets sealed. The app must use
+// what every app uses by default: SHA1, 6 digits, 30-second steps.
+func ParseSecret(s string) (string, error) {
+	if len(s) > 2*maxSecretBytes*8/5 { // before any copying: even with separators, this is no key
+		return "", fmt.Errorf("%w: longer than %d bits", ErrSecret, maxSecretBytes*8)
+	}
+	clean := strings.Map(func(r rune) rune {
+		switch {
+		case r == ' ' || r == '-' || r == '\t':
+			return -1
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		}
+		return r
+	}, s)
+	clean = strings.TrimRight(clean, "=")
+	raw, err := secretEncoding.DecodeString(clean)
+	switch {
+	case clean == "":
+		return "", fmt.Errorf("%w: empty", ErrSecret)
+	case err != nil:
+		return "", fmt.Errorf("%w: not base32 (letters A-Z and digits 2-7)", ErrSecret)
+	case len(clean)%8 == 1 || len(clean)%8 == 3 || len(clean)%8 == 6:
+		// No whole number of bytes has this length: the decoder drops the last characters,
+		// while apps refuse the key. Better to ask than to guess which the person's app did.
+		return "", fmt.Errorf("%w: %d characters is not a whole number of bytes in base32", ErrSecret, len(clean))
+	case len(raw) < minSecretBytes:
+		return "", fmt.Errorf("%w: %d bits, fewer than the %d required", ErrSecret, len(raw)*8, minSecretBytes*8)
+	case len(raw) > maxSecretBytes:
+		return "", fmt.Errorf("%w: longer than %d bits", ErrSecret, maxSecretBytes*8)
+	}
+	return secretEncoding.EncodeToString(raw), nil
+}
+
+// Imported returns an authenticator the person already uses with another system, ready for
+// store.ImportUser: active and the default (they proved it there long ago), labelled label (or
+// DefaultLabel), its secret sealed to its own id exactly as Begin seals a new one, so it
+// verifies like one. The store fills in the user and tenant.
+func Imported(box Sealer, secret, label string) (*store.Factor, error) {
+	secret, err := ParseSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	if label = strings.TrimSpace(label); label == "" {
+		label = DefaultLabel
+	}
+	f := &store.Factor{ID: store.NewID(), Kind: policy.TOTP, Label: label, Active: true, IsDefault: true}
+	f.SecretSealed = seal(box, f.ID, secret)
+	return f, nil
 }
 
 // Show rebuilds the enrollment page's content for a pending factor (after a mistyped code the

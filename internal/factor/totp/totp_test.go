@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -120,5 +121,83 @@ func TestOnceUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if ok != 1 {
 		t.Errorf("accepted %d times, want once", ok)
+	}
+}
+
+// TestImported: a secret another system holds, in the forms systems write it, verifies exactly
+// like an enrolled one once imported (same sealing, same replay rule); unusable secrets are
+// refused without being repeated.
+func TestImported(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	box, _ := secret.NewBox(bytes.Repeat([]byte{5}, 32))
+	tn := &store.Tenant{Name: "Riverside Health"}
+	st.CreateTenant(context.Background(), tn)
+	v := New(st, box)
+	now := time.Date(2027, 1, 10, 9, 0, 15, 0, time.UTC)
+	v.SetClock(func() time.Time { return now })
+
+	const key = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP" // 160 bits
+	good := []struct{ name, in string }{
+		{"as apps show it", key},
+		{"lower case in groups", "jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp"},
+		{"dashes", "JBSW-Y3DP-EHPK-3PXP-JBSW-Y3DP-EHPK-3PXP"},
+		{"80 bits", "JBSWY3DPEHPK3PXP"},
+		{"padded", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJBSWY3A="},
+	}
+	for i, tt := range good {
+		t.Run(tt.name, func(t *testing.T) {
+			canon, err := ParseSecret(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := Imported(box, tt.in, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !f.Active || !f.IsDefault || f.Kind != "totp" || f.Label != DefaultLabel || bytes.Contains(f.SecretSealed, []byte(canon)) {
+				t.Fatalf("imported factor = %+v", f)
+			}
+			u := &store.User{TenantID: tn.ID, Email: fmt.Sprintf("p%d@example.org", i), Role: store.RolePatient}
+			if err := st.ImportUser(context.Background(), u, f); err != nil {
+				t.Fatal(err)
+			}
+			row, _ := st.FactorByID(context.Background(), u.ID, f.ID)
+			// The code comes from the secret as the other system gave it to the app.
+			code := codeAt(t, strings.NewReplacer(" ", "", "-", "").Replace(tt.in), now.Unix()/30)
+			if err := v.Verify(context.Background(), row, code); err != nil {
+				t.Fatalf("a code from the imported secret: %v", err)
+			}
+			if err := v.Verify(context.Background(), row, code); !errors.Is(err, factor.ErrReplayed) {
+				t.Errorf("the same code twice: %v, want ErrReplayed", err)
+			}
+		})
+	}
+	if f, _ := Imported(box, key, "  Old portal  "); f.Label != "Old portal" {
+		t.Errorf("label = %q", f.Label)
+	}
+	bad := []struct{ name, in string }{
+		{"empty", ""},
+		{"only spaces", "   "},
+		{"digits 0, 1, 8, 9", "JBSWY3DPEHPK3PX0"},
+		{"72 bits", "JBSWY3DPEHPK3PA"},
+		{"64 bits", "JBSWY3DPEHPK3PXA"[:13]},
+		{"impossible length", "JBSWY3DPEHPK3PXPJ"},
+		{"hex", "3132333435363738393031323334353637383930"},
+		{"too long", strings.Repeat("A", 300)},
+		{"far too long", strings.Repeat("A", 100000)},
+		{"not ascii", "JBSWY3DPEHPK3PXPé"},
+	}
+	for _, tt := range bad {
+		_, err := ParseSecret(tt.in)
+		if !errors.Is(err, ErrSecret) {
+			t.Errorf("%s: ParseSecret = %v, want ErrSecret", tt.name, err)
+			continue
+		}
+		if len(tt.in) >= 8 && strings.Contains(err.Error(), tt.in[:8]) {
+			t.Errorf("%s: the error repeats the secret: %v", tt.name, err)
+		}
+		if _, err := Imported(box, tt.in, ""); err == nil {
+			t.Errorf("%s: Imported accepted it", tt.name)
+		}
 	}
 }
