@@ -231,6 +231,7 @@ func (s *Server) routes() {
 	}
 	pages := http.NewServeMux()
 	s.Login.Routes(pages)
+	s.Login.AccountRoutes(pages)
 	// Page forms are same-origin only: the Origin / Sec-Fetch-Site check stops cross-site posts
 	// before the double-submit token is even read.
 	guarded := http.NewCrossOriginProtection().Handler(pages)
@@ -240,6 +241,8 @@ func (s *Server) routes() {
 	s.mux.Handle("/mfa/", guarded)
 	s.mux.Handle("/forgot", guarded)
 	s.mux.Handle("/reset", guarded)
+	s.mux.Handle("/account", guarded)
+	s.mux.Handle("/account/", guarded)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(tessera.Static())))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.ready)

@@ -16,6 +16,7 @@ func TestConformance(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) { storetest.Run(t, b) })
 		t.Run(b.Name+" factors", func(t *testing.T) { storetest.RunFactorTests(t, b) })
 		t.Run(b.Name+" import", func(t *testing.T) { storetest.RunImportTests(t, b) })
+		t.Run(b.Name+" account", func(t *testing.T) { storetest.RunAccountTests(t, b) })
 	}
 }
 

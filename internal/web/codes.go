@@ -74,8 +74,13 @@ func (l *Login) activeFactor(r *http.Request, userID, kind string) (*store.Facto
 // destination is where a factor's codes go: the person's current email address for email (so a
 // changed address is followed), the factor's own number for a phone.
 func (l *Login) destination(lc *loginContext, f *store.Factor) string {
+	return factorDestination(lc.user, f)
+}
+
+// factorDestination is destination for a person outside a sign-in.
+func factorDestination(u *store.User, f *store.Factor) string {
 	if f == nil || f.Kind == policy.Email {
-		return lc.user.Email
+		return u.Email
 	}
 	return f.Label
 }
@@ -88,7 +93,7 @@ func (l *Login) sendCode(w http.ResponseWriter, r *http.Request, lc *loginContex
 	loc := l.pages.Language(nil, r, lc.ar.Params.UILocales, lc.user.Locale)
 	minutes := int(ch.TTL() / time.Minute)
 	err := ch.Send(ctx, lc.user.ID, lc.dest, audit.RequestFrom(ctx).IP, func(code string) delivery.Message {
-		return l.compose(lc, loc, code, minutes)
+		return l.compose(lc.channel, lc.tenant.Name, loc, code, minutes)
 	})
 	event := &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.code_sent", Result: "ok",
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: lc.channel + " " + lc.purpose}
@@ -122,18 +127,18 @@ func (l *Login) sendCode(w http.ResponseWriter, r *http.Request, lc *loginContex
 }
 
 // compose words the message that carries a code, in the person's language.
-func (l *Login) compose(lc *loginContext, loc *i18n.Localizer, code string, minutes int) delivery.Message {
+func (l *Login) compose(channel, tenantName string, loc *i18n.Localizer, code string, minutes int) delivery.Message {
 	m := delivery.Message{Locale: loc.Tag.String()}
-	switch lc.channel {
+	switch channel {
 	case policy.SMS:
 		text := loc.T("sms.body", "Code", code, "Minutes", minutes)
-		body, err := delivery.SMSBody(lc.tenant.Name, text, l.Issuer, code)
+		body, err := delivery.SMSBody(tenantName, text, l.Issuer, code)
 		if err != nil { // a tenant name with a link in it: never send the link
 			body = text
 		}
 		m.Body = body
 	case policy.Voice:
-		m.Body = loc.T("voice.body", "Tenant", lc.tenant.Name, "Code", code)
+		m.Body = loc.T("voice.body", "Tenant", tenantName, "Code", code)
 	default:
 		m.Subject, m.Body = loc.T("email.subject"), loc.T("email.body", "Code", code, "Minutes", minutes)
 	}

@@ -58,12 +58,19 @@ func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Clien
 
 // state gathers the facts Next decides from.
 func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.State, error) {
-	tp := policy.Defaults()
-	tp.MFAMode = lc.tenant.MFAMode
-	if lc.tenant.EnforceFrom != nil {
-		tp.EnforceFrom = time.Unix(*lc.tenant.EnforceFrom, 0)
+	s, err := l.facts(r, lc.user, lc.tenant, lc.se, l.rememberedDevice(r, lc) != nil)
+	if err != nil {
+		return authn.State{}, err
 	}
-	factors, err := l.st.ActiveFactors(r.Context(), lc.user.ID)
+	s.Deferred = deferred
+	s.RequiredACR, s.ACREssential = lc.req.Target, lc.req.Floor != "" && lc.req.Floor == lc.req.Target
+	return s, nil
+}
+
+// facts gathers what Next decides from that belongs to the person and their session, whatever
+// application asked (the sign-in adds the request's wishes; the account console asks none).
+func (l *Login) facts(r *http.Request, u *store.User, t *store.Tenant, se *store.Session, remembered bool) (authn.State, error) {
+	factors, err := l.st.ActiveFactors(r.Context(), u.ID)
 	if err != nil {
 		return authn.State{}, err
 	}
@@ -74,10 +81,20 @@ func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.S
 		}
 	}
 	return authn.State{
-		Now: l.now(), Tenant: tp, Role: policy.RoleFor(lc.user.Role), Locked: lc.user.LockedAt != nil,
-		Enrolled: enrolled, Deferred: deferred, PhoneUnverified: lc.user.Phone != "" && !lc.user.PhoneVerified && l.Codes[policy.SMS] != nil, AMR: store.SplitList(lc.se.AMR), RememberedDevice: l.rememberedDevice(r, lc) != nil,
-		RequiredACR: lc.req.Target, ACREssential: lc.req.Floor != "" && lc.req.Floor == lc.req.Target,
+		Now: l.now(), Tenant: tenantPolicy(t), Role: policy.RoleFor(u.Role), Locked: u.LockedAt != nil,
+		Enrolled: enrolled, PhoneUnverified: u.Phone != "" && !u.PhoneVerified && l.Codes[policy.SMS] != nil,
+		AMR: store.SplitList(se.AMR), RememberedDevice: remembered,
 	}, nil
+}
+
+// tenantPolicy is a tenant's stored settings over the seeds' defaults.
+func tenantPolicy(t *store.Tenant) policy.Tenant {
+	tp := policy.Defaults()
+	tp.MFAMode = t.MFAMode
+	if t.EnforceFrom != nil {
+		tp.EnforceFrom = time.Unix(*t.EnforceFrom, 0)
+	}
+	return tp
 }
 
 // finish takes a signed-in browser session to wherever the sign-in goes next.
@@ -528,15 +545,20 @@ func maskEmail(e string) string {
 // notify emails the person a security notice (a factor added, the account locked), in their
 // language. Delivery failures are logged, never shown: the notice must not block the sign-in.
 func (l *Login) notify(r *http.Request, lc *loginContext, kind string, data map[string]any) {
-	if l.Mailer == nil || lc.user.Email == "" {
+	l.notifyUser(r, lc.user, lc.tenant, kind, data)
+}
+
+// notifyUser is notify for pages outside a sign-in (the account console).
+func (l *Login) notifyUser(r *http.Request, u *store.User, t *store.Tenant, kind string, data map[string]any) {
+	if l.Mailer == nil || u.Email == "" {
 		return
 	}
-	loc := l.pages.Language(nil, r, nil, lc.user.Locale)
-	kv := []any{"Tenant", lc.tenant.Name, "When", l.now().UTC().Format("2006-01-02 15:04 UTC")}
+	loc := l.pages.Language(nil, r, nil, u.Locale)
+	kv := []any{"Tenant", t.Name, "When", l.now().UTC().Format("2006-01-02 15:04 UTC")}
 	for k, v := range data {
 		kv = append(kv, k, v)
 	}
-	m := delivery.Message{Channel: "email", To: lc.user.Email, Subject: loc.T("notice." + kind + ".subject"),
+	m := delivery.Message{Channel: "email", To: u.Email, Subject: loc.T("notice." + kind + ".subject"),
 		Body: loc.T("notice."+kind+".body", kv...)}
 	if err := l.Mailer.Send(context.WithoutCancel(r.Context()), m); err != nil {
 		slog.ErrorContext(r.Context(), "notice: send", "kind", kind, "err", err)

@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"gorm.io/gorm"
+)
+
+// Factor changes made from the account console, each check and change in one transaction.
+
+// ErrLastFactor refuses to remove a person's last second factor where policy requires one.
+var ErrLastFactor = errors.New("store: the last required second factor cannot be removed")
+
+// RemoveFactor deletes one of a person's factors like DeleteFactor, but when keep is not empty
+// it refuses (ErrLastFactor) unless another active factor of a kind in keep remains. The check and
+// the delete are one transaction under the person's factor lock, so two removals racing on two
+// nodes cannot leave the person with none.
+func (s *Store) RemoveFactor(ctx context.Context, userID, id string, keep []string) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.lockKeys(tx, "factors:"+userID); err != nil {
+			return err
+		}
+		var f Factor
+		if err := tx.Where("id = ? AND user_id = ?", id, userID).First(&f).Error; err != nil {
+			return notFound(err)
+		}
+		if len(keep) > 0 {
+			var others int64
+			if err := tx.Model(&Factor{}).Where("user_id = ? AND active = ? AND id <> ? AND kind IN ?", userID, true, id, keep).
+				Count(&others).Error; err != nil {
+				return err
+			}
+			if others == 0 {
+				return ErrLastFactor
+			}
+		}
+		return deleteFactorTx(tx, userID, &f)
+	})
+}
+
+// ActivateReplacing turns a pending factor on and removes the person's other active factors of
+// its kind, in one transaction (a changed authenticator app replaces the old one only once the
+// new one is proved, and takes over its place as the default).
+func (s *Store) ActivateReplacing(ctx context.Context, userID, id string) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.lockKeys(tx, "factors:"+userID); err != nil {
+			return err
+		}
+		var f Factor
+		if err := tx.Where("id = ? AND user_id = ? AND active = ?", id, userID, false).First(&f).Error; err != nil {
+			return notFound(err)
+		}
+		var old []Factor
+		if err := tx.Where("user_id = ? AND kind = ? AND active = ?", userID, f.Kind, true).Find(&old).Error; err != nil {
+			return err
+		}
+		wasDefault := false
+		for _, o := range old {
+			wasDefault = wasDefault || o.IsDefault
+		}
+		if len(old) > 0 {
+			if err := tx.Where("user_id = ? AND kind = ? AND active = ?", userID, f.Kind, true).Delete(&Factor{}).Error; err != nil {
+				return err
+			}
+		}
+		var others int64
+		if err := tx.Model(&Factor{}).Where("user_id = ? AND active = ?", userID, true).Count(&others).Error; err != nil {
+			return err
+		}
+		return tx.Model(&Factor{}).Where("id = ?", id).
+			Updates(map[string]any{"active": true, "is_default": wasDefault || others == 0}).Error
+	})
+}
+
+// deleteFactorTx deletes f and, when it was the default, makes the oldest remaining active
+// factor the default.
+func deleteFactorTx(tx *gorm.DB, userID string, f *Factor) error {
+	if err := tx.Where("id = ?", f.ID).Delete(&Factor{}).Error; err != nil {
+		return err
+	}
+	if !f.IsDefault {
+		return nil
+	}
+	var next Factor
+	err := tx.Where("user_id = ? AND active = ?", userID, true).Order("created_at, id").First(&next).Error
+	if err != nil {
+		return ignoreNotFound(notFound(err))
+	}
+	return tx.Model(&Factor{}).Where("id = ?", next.ID).Update("is_default", true).Error
+}

@@ -1,0 +1,645 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tessera-health/tessera/internal/audit"
+	"github.com/tessera-health/tessera/internal/authn"
+	"github.com/tessera-health/tessera/internal/delivery"
+	"github.com/tessera-health/tessera/internal/factor"
+	"github.com/tessera-health/tessera/internal/i18n"
+	"github.com/tessera-health/tessera/internal/policy"
+	"github.com/tessera-health/tessera/internal/store"
+)
+
+// The account console: /account/security, where a signed-in person sees their second factors
+// and adds, changes or removes them.
+//
+// Who is signed in is the browser's SSO session and nothing else (no query string ever names a
+// person). A browser without a live, complete session signs in through /account/login, which
+// sends it through /authorize as the tenant's built-in "Account" client — the console is a
+// relying party of Tessera like any other, so every rule of the sign-in applies to it.
+//
+// Every change asks for a fresh second factor first ("Confirm it's you": one passed in this
+// session within the last ten minutes; the password for someone who has none yet), so a
+// stolen session cookie cannot swap the phone. Wrong answers count against the same seven as the
+// sign-in's.
+
+const (
+	accountLoginCookie = "tessera_account_login"
+	// confirmWindow is how long a second factor passed in the session allows changes.
+	confirmWindow = 10 * time.Minute
+	// setupWindow is how long after that a change already under way (a code sent to a new number,
+	// a new app's QR code) may still be finished.
+	setupWindow = 30 * time.Minute
+)
+
+// accountContext is the signed-in person, loaded once per request.
+type accountContext struct {
+	se     *store.Session
+	user   *store.User
+	tenant *store.Tenant
+	// factors are the person's active factors, the default first; usable are those this node
+	// can check and their role allows (what "Confirm it's you" may ask).
+	factors, usable []store.Factor
+}
+
+func (ac *accountContext) role() policy.Role { return policy.RoleFor(ac.user.Role) }
+
+func (ac *accountContext) has(kind string) bool {
+	return slices.ContainsFunc(ac.factors, func(f store.Factor) bool { return f.Kind == kind })
+}
+
+// AccountRoutes registers the account console on mux.
+func (l *Login) AccountRoutes(mux *http.ServeMux) {
+	toSecurity := func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+	}
+	mux.HandleFunc("GET /account", toSecurity)
+	mux.HandleFunc("GET /account/{$}", toSecurity)
+	mux.HandleFunc("GET /account/login", l.accountLogin)
+	mux.HandleFunc("GET /account/callback", l.accountCallback)
+	mux.HandleFunc("GET /account/security", l.accountSecurity)
+	mux.HandleFunc("POST /account/confirm", l.accountConfirm)
+	mux.HandleFunc("POST /account/confirm/method", l.accountConfirmMethod)
+	for _, name := range accountActionNames {
+		mux.HandleFunc("POST /account/"+name, l.accountGuarded(name))
+	}
+	mux.HandleFunc("POST /account/totp/confirm", l.accountTOTPConfirm)
+	mux.HandleFunc("POST /account/code", l.accountCode)
+	mux.HandleFunc("POST /account/code/resend", l.accountCodeResend)
+}
+
+// ---- signing in to the console ----
+
+// accountLogin starts an authorization-code flow with PKCE for the tenant's Account client.
+func (l *Login) accountLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var (
+		t   *store.Tenant
+		err error
+	)
+	if ref := strings.TrimSpace(r.URL.Query().Get("tenant")); ref != "" {
+		t, err = l.st.TenantByRef(ctx, ref)
+	} else {
+		t, err = l.st.SoleTenant(ctx)
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		l.pages.Error(w, r, http.StatusBadRequest, "account.which_org")
+		return
+	}
+	if err != nil {
+		slog.ErrorContext(ctx, "account: find tenant", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	c, err := l.st.EnsureAccountClient(ctx, t.ID, l.accountRedirectURI())
+	if err != nil {
+		slog.ErrorContext(ctx, "account: client", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	state, verifier := randomValue(), randomValue()
+	l.cookies.Set(w, accountLoginCookie, state+"."+verifier+"."+c.ID, 10*time.Minute)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"client_id": {c.ID}, "response_type": {"code"}, "scope": {"openid"},
+		"redirect_uri": {l.accountRedirectURI()}, "state": {state},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	http.Redirect(w, r, "/authorize?"+q.Encode(), http.StatusSeeOther)
+}
+
+func (l *Login) accountRedirectURI() string { return l.Issuer + "/account/callback" }
+
+// accountCallback finishes the console's sign-in: the state must match the cookie (constant
+// time), the code is redeemed (and so spent) through the token endpoint's own logic, and what it
+// says must be this browser's session in the client's tenant.
+func (l *Login) accountCallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	raw := l.cookies.Get(r, accountLoginCookie)
+	l.cookies.Clear(w, accountLoginCookie)
+	parts := strings.Split(raw, ".")
+	q := r.URL.Query()
+	if len(parts) != 3 || q.Get("state") == "" || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 ||
+		(q.Get("iss") != "" && q.Get("iss") != l.Issuer) {
+		l.accountProblem(w, r, http.StatusBadRequest, "account.login_expired")
+		return
+	}
+	if q.Get("error") != "" || q.Get("code") == "" {
+		l.accountProblem(w, r, http.StatusBadRequest, "account.login_failed")
+		return
+	}
+	clientID, verifier := parts[2], parts[1]
+	red, err := l.op.RedeemCode(ctx, clientID, q.Get("code"), l.accountRedirectURI(), verifier)
+	if err != nil {
+		slog.WarnContext(ctx, "account: redeem code", "err", err)
+		l.accountProblem(w, r, http.StatusBadRequest, "account.login_expired")
+		return
+	}
+	se := l.browserSession(r)
+	if se == nil || red.Subject != se.UserID || red.ClientID != clientID || clientID != store.AccountClientID(se.TenantID) ||
+		(red.SessionID != "" && red.SessionID != se.ID) {
+		l.accountProblem(w, r, http.StatusBadRequest, "account.login_expired")
+		return
+	}
+	ac, gate := l.loadAccount(r, se)
+	if gate != gateOpen {
+		// The sign-in just finished, so the gate should be open; never loop back to it.
+		l.accountProblem(w, r, http.StatusForbidden, "account.login_failed")
+		return
+	}
+	l.audit.Record(ctx, &store.AuditEvent{TenantID: ac.tenant.ID, Event: "account.signin", Result: "ok",
+		ActorID: ac.user.ID, SubjectID: ac.user.ID, ClientID: clientID})
+	http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+}
+
+// accountProblem is an error page with a way to start signing in to the console again.
+func (l *Login) accountProblem(w http.ResponseWriter, r *http.Request, status int, id string) {
+	l.pages.Render(w, r, status, "message", map[string]any{"TitleID": "account.title",
+		"Message": &i18n.Msg{ID: id}, "Link": "/account/login", "LinkText": "account.signin_again"})
+}
+
+// gate says whether a session may see the console.
+type gate int
+
+const (
+	gateOpen    gate = iota
+	gateSignIn       // the sign-in is not complete (a second factor or a number still owed)
+	gateLocked       // seven wrong codes
+	gateFailure      // the database did not answer
+)
+
+// loadAccount loads the session's person and decides whether the session is a complete sign-in
+// by the same rule as the sign-in itself (authn.Next, no application's wishes): a session that
+// gave only the password of someone who has a second factor is not.
+func (l *Login) loadAccount(r *http.Request, se *store.Session) (*accountContext, gate) {
+	ctx := r.Context()
+	u, err := l.st.UserByID(ctx, se.UserID)
+	if err != nil {
+		return nil, gateFailure
+	}
+	t, err := l.st.TenantByID(ctx, u.TenantID)
+	if err != nil || t.ID != se.TenantID {
+		return nil, gateFailure
+	}
+	ac := &accountContext{se: se, user: u, tenant: t}
+	if u.Disabled {
+		return ac, gateSignIn
+	}
+	if u.LockedAt != nil {
+		return ac, gateLocked
+	}
+	if ac.factors, err = l.st.ActiveFactors(ctx, u.ID); err != nil {
+		return nil, gateFailure
+	}
+	for _, f := range ac.factors {
+		if l.wired(f.Kind) && ac.role().Allows(f.Kind) {
+			ac.usable = append(ac.usable, f)
+		}
+	}
+	s, err := l.facts(r, u, t, se, l.rememberedDevice(r, &loginContext{user: u, se: se}) != nil)
+	if err != nil {
+		return nil, gateFailure
+	}
+	step := authn.Next(s)
+	if step.Kind == authn.StepDone || step.Kind == authn.StepEnroll && step.CanDefer {
+		return ac, gateOpen
+	}
+	return ac, gateSignIn
+}
+
+// account loads the signed-in person for a console page, or answers the request itself: a page
+// without a complete session goes to sign in; a form gets the timed-out page.
+func (l *Login) account(w http.ResponseWriter, r *http.Request) (*accountContext, bool) {
+	se := l.browserSession(r)
+	var (
+		ac *accountContext
+		g  = gateSignIn
+	)
+	if se != nil {
+		ac, g = l.loadAccount(r, se)
+	}
+	switch g {
+	case gateOpen:
+		return ac, true
+	case gateLocked:
+		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
+			"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": ac.user.Locale})
+	case gateFailure:
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+	default:
+		if r.Method != http.MethodGet {
+			l.accountProblem(w, r, http.StatusForbidden, "account.timeout")
+			return nil, false
+		}
+		target := "/account/login"
+		if ac != nil {
+			target += "?tenant=" + url.QueryEscape(ac.tenant.Name)
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+	}
+	return nil, false
+}
+
+// accountForm is account for a posted form: bounded, parsed, with a valid CSRF token.
+func (l *Login) accountForm(w http.ResponseWriter, r *http.Request) (*accountContext, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		return nil, false
+	}
+	if !l.cookies.CheckCSRF(r) {
+		l.accountProblem(w, r, http.StatusForbidden, "account.timeout")
+		return nil, false
+	}
+	return l.account(w, r)
+}
+
+// ---- the security page ----
+
+// accountNotices are the confirmations a finished change may show on the page (?done=…): a
+// fixed list, so a link can never put words of its own on it.
+var accountNotices = []string{"totp_added", "totp_changed", "phone_added", "email_added", "mobile_verified",
+	"default", "removed"}
+
+func (l *Login) accountSecurity(w http.ResponseWriter, r *http.Request) {
+	ac, ok := l.account(w, r)
+	if !ok {
+		return
+	}
+	var notice *i18n.Msg
+	if d := r.URL.Query().Get("done"); slices.Contains(accountNotices, d) {
+		notice = &i18n.Msg{ID: "account.done." + d}
+	}
+	l.renderSecurity(w, r, ac, http.StatusOK, notice, nil)
+}
+
+// factorRow is one line of the factor list.
+type factorRow struct {
+	ID, Kind, To, LastUsed, Added string
+	IsDefault                     bool
+}
+
+const dateLayout = "2006-01-02"
+
+// problemOn says which form of the page a problem belongs to ("phone", "mobile"), so the message
+// sits next to the field; "" puts it at the top.
+func (l *Login) renderSecurity(w http.ResponseWriter, r *http.Request, ac *accountContext, status int, notice, problem *i18n.Msg, problemOn ...string) {
+	ctx := r.Context()
+	role := ac.role()
+	var rows []factorRow
+	for _, f := range ac.factors {
+		row := factorRow{ID: f.ID, Kind: f.Kind, IsDefault: f.IsDefault, Added: time.Unix(f.CreatedAt, 0).UTC().Format(dateLayout)}
+		if f.Kind != policy.TOTP {
+			row.To = maskDestination(factorDestination(ac.user, &f))
+		}
+		if f.LastUsedAt != nil {
+			row.LastUsed = time.Unix(*f.LastUsedAt, 0).UTC().Format(dateLayout)
+		}
+		rows = append(rows, row)
+	}
+	data := map[string]any{"TitleID": "account.title", "TenantName": ac.tenant.Name, "UserLocale": ac.user.Locale,
+		"CSRF": l.cookies.CSRFToken(w, r), "Factors": rows, "Many": len(rows) > 1,
+		"NeedPassword": len(ac.usable) == 0,
+		"TOTPOption":   l.TOTP != nil && role.Allows(policy.TOTP), "HasTOTP": ac.has(policy.TOTP),
+		"SMSOption":   l.Codes[policy.SMS] != nil && role.Allows(policy.SMS),
+		"VoiceOption": l.Codes[policy.Voice] != nil && role.Allows(policy.Voice),
+		"EmailOption": l.Codes[policy.Email] != nil && role.Allows(policy.Email) && ac.user.Email != "" && !ac.has(policy.Email),
+		"Mobile":      maskDestination(ac.user.Phone), "MobileVerified": ac.user.PhoneVerified,
+		"Phone": r.PostForm.Get("phone"), "PhoneKind": r.PostForm.Get("kind"),
+	}
+	if l.Backup != nil && len(ac.factors) > 0 {
+		left, err := l.Backup.Left(ctx, ac.user.ID)
+		if err != nil {
+			slog.ErrorContext(ctx, "account: backup codes left", "err", err)
+		}
+		data["Backup"], data["BackupLeft"], data["BackupLow"] = true, int(left), left <= 3
+	}
+	if notice != nil {
+		data["Notice"] = notice
+	}
+	if problem != nil {
+		on := ""
+		if len(problemOn) > 0 {
+			on = problemOn[0]
+		}
+		data["Problem"], data["ProblemOn"] = problem, on
+	}
+	l.pages.Render(w, r, status, "account", data)
+}
+
+// ---- "Confirm it's you" ----
+
+// recentlyConfirmed reports whether a second factor was passed in this session within d.
+func (l *Login) recentlyConfirmed(ac *accountContext, d time.Duration) bool {
+	if ac.se.MFAAt == nil {
+		return false
+	}
+	age := l.now().Unix() - *ac.se.MFAAt
+	return age >= -60 && age < int64(d/time.Second)
+}
+
+// setupAllowed: a change already under way may be finished within the setup window of the
+// check that started it (for a first factor, started with the password, the pending factor
+// itself is the proof: only that check could create it).
+func (l *Login) setupAllowed(w http.ResponseWriter, r *http.Request, ac *accountContext) bool {
+	if len(ac.usable) == 0 || l.recentlyConfirmed(ac, setupWindow) {
+		return true
+	}
+	l.accountProblem(w, r, http.StatusForbidden, "account.timeout")
+	return false
+}
+
+// accountGuarded runs a change after the fresh check: at once when the session passed a second
+// factor within ten minutes, else after "Confirm it's you", which carries the change's fields.
+func (l *Login) accountGuarded(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ac, ok := l.accountForm(w, r)
+		if !ok {
+			return
+		}
+		if len(ac.usable) == 0 {
+			// No second factor yet: the password is the check, typed in the change's own form
+			// (or, when it was not, on the confirm page).
+			if r.PostForm.Get("password") == "" {
+				l.renderConfirm(w, r, ac, name, "password", http.StatusOK, nil, nil)
+				return
+			}
+			if l.checkPassword(w, r, ac, name) {
+				l.runAccountAction(w, r, ac, name)
+			}
+			return
+		}
+		if l.recentlyConfirmed(ac, confirmWindow) {
+			l.runAccountAction(w, r, ac, name)
+			return
+		}
+		l.startConfirm(w, r, ac, name, ac.usable[0].Kind, false)
+	}
+}
+
+// carried are the fields of a change that travel through the confirm page.
+var carried = []string{"factorID", "phone", "kind"}
+
+type hiddenField struct{ Name, Value string }
+
+// startConfirm shows the confirm page for kind, sending a code first for the code channels.
+func (l *Login) startConfirm(w http.ResponseWriter, r *http.Request, ac *accountContext, then, kind string, explicit bool) {
+	if l.Codes[kind] == nil {
+		l.renderConfirm(w, r, ac, then, kind, http.StatusOK, nil, nil)
+		return
+	}
+	f := ac.usableOf(kind)
+	if f == nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		return
+	}
+	notice, problem, status := l.sendAccountCode(r, ac, kind, factorDestination(ac.user, f), "confirm", explicit)
+	l.renderConfirm(w, r, ac, then, kind, status, notice, problem)
+}
+
+func (ac *accountContext) usableOf(kind string) *store.Factor {
+	for i := range ac.usable {
+		if ac.usable[i].Kind == kind {
+			return &ac.usable[i]
+		}
+	}
+	return nil
+}
+
+// renderConfirm shows "Confirm it's you" for one method: "password", "backup_code", or a
+// usable factor's kind.
+func (l *Login) renderConfirm(w http.ResponseWriter, r *http.Request, ac *accountContext, then, method string, status int, notice, problem *i18n.Msg) {
+	var carry []hiddenField
+	for _, k := range carried {
+		if v := r.PostForm.Get(k); v != "" {
+			carry = append(carry, hiddenField{k, v})
+		}
+	}
+	data := map[string]any{"TitleID": "confirm.title", "TenantName": ac.tenant.Name, "UserLocale": ac.user.Locale,
+		"CSRF": l.cookies.CSRFToken(w, r), "Then": then, "Method": method, "Carry": carry, "SwitchURL": ""}
+	if ch := l.Codes[method]; ch != nil {
+		if f := ac.usableOf(method); f != nil {
+			data["To"], data["Minutes"] = maskDestination(factorDestination(ac.user, f)), int(ch.TTL()/time.Minute)
+		}
+	}
+	if method != "password" {
+		var others []string
+		for _, f := range ac.usable {
+			if f.Kind != method && !slices.Contains(others, f.Kind) {
+				others = append(others, f.Kind)
+			}
+		}
+		data["Others"] = others
+		if l.Backup != nil && method != policy.BackupCode {
+			left, _ := l.Backup.Left(r.Context(), ac.user.ID)
+			data["BackupLeft"] = left > 0
+		}
+	}
+	if notice != nil {
+		data["Notice"] = notice
+	}
+	if problem != nil {
+		data["Error"] = problem
+	}
+	l.pages.Render(w, r, status, "account_confirm", data)
+}
+
+// accountConfirmMethod is "Use another method" and "Send a new code" on the confirm page.
+func (l *Login) accountConfirmMethod(w http.ResponseWriter, r *http.Request) {
+	ac, ok := l.accountForm(w, r)
+	if !ok {
+		return
+	}
+	then, use := r.PostForm.Get("then"), r.PostForm.Get("use")
+	if !slices.Contains(accountActionNames, then) || len(ac.usable) == 0 {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		return
+	}
+	switch {
+	case use == policy.BackupCode && l.Backup != nil:
+		l.renderConfirm(w, r, ac, then, use, http.StatusOK, nil, nil)
+	case ac.usableOf(use) != nil:
+		l.startConfirm(w, r, ac, then, use, r.PostForm.Get("resend") == "1")
+	default:
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+	}
+}
+
+// accountConfirm checks the answer on the confirm page and, when right, makes the change.
+func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
+	ac, ok := l.accountForm(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	then, method := r.PostForm.Get("then"), r.PostForm.Get("method")
+	if !slices.Contains(accountActionNames, then) {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		return
+	}
+	if method == "password" || len(ac.usable) == 0 {
+		if method != "password" || len(ac.usable) != 0 {
+			// Someone with a second factor never gets away with only the password.
+			l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+			return
+		}
+		if l.checkPassword(w, r, ac, then) {
+			l.runAccountAction(w, r, ac, then)
+		}
+		return
+	}
+	code := r.PostForm.Get("code")
+	var err error
+	switch {
+	case method == policy.BackupCode && l.Backup != nil:
+		err = l.Backup.Use(ctx, ac.user.ID, code)
+	case method == policy.TOTP && ac.usableOf(method) != nil:
+		err = l.TOTP.Verify(ctx, ac.usableOf(method), code)
+	case l.Codes[method] != nil && ac.usableOf(method) != nil:
+		f := ac.usableOf(method)
+		if err = l.Codes[method].VerifyUser(ctx, ac.user.ID, factorDestination(ac.user, f), code); err == nil {
+			_ = l.st.MarkFactorUsed(ctx, f.ID)
+		}
+	default:
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		return
+	}
+	event := l.accountEvent(ac, "account.confirm", method)
+	if err == nil {
+		if err := l.st.MFASuccess(ctx, ac.user.ID); err != nil {
+			slog.WarnContext(ctx, "account: reset count", "err", err)
+		}
+		if err := l.st.SessionPassedMFA(ctx, ac.se.ID); err != nil {
+			slog.ErrorContext(ctx, "account: record confirmation", "err", err)
+			l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+			return
+		}
+		now := l.now().Unix()
+		ac.se.MFAAt = &now
+		l.audit.Record(ctx, event)
+		l.runAccountAction(w, r, ac, then)
+		return
+	}
+	if !errors.Is(err, factor.ErrWrong) && !errors.Is(err, factor.ErrReplayed) {
+		slog.ErrorContext(ctx, "account: confirm", "method", method, "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	// A wrong answer counts against the same seven as the sign-in's.
+	failures, locked, ferr := l.st.MFAFailure(ctx, ac.user.ID, policy.MaxFailedCodes)
+	if ferr != nil {
+		slog.ErrorContext(ctx, "account: count failure", "err", ferr)
+	}
+	event.Result = "failed"
+	l.audit.Record(ctx, event)
+	if locked {
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: ac.tenant.ID, Event: "user.locked", Result: "ok",
+			SubjectID: ac.user.ID, ClientID: store.AccountClientID(ac.tenant.ID), Detail: "too many wrong codes"})
+		l.notifyUser(r, ac.user, ac.tenant, "locked", nil)
+		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
+			"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": ac.user.Locale})
+		return
+	}
+	msg := &i18n.Msg{ID: "mfa.wrong"}
+	switch {
+	case errors.Is(err, factor.ErrReplayed):
+		msg = &i18n.Msg{ID: "mfa.replayed"}
+	case method == policy.BackupCode:
+		msg = &i18n.Msg{ID: "backup.wrong"}
+	}
+	if msg.ID != "mfa.replayed" {
+		loc := l.pages.Language(nil, r, nil, ac.user.Locale)
+		msg.Data = map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-failures)}
+	}
+	l.renderConfirm(w, r, ac, then, method, http.StatusUnauthorized, nil, msg)
+}
+
+// checkPassword is the check for someone without a second factor: their password, slowed like
+// the sign-in's (per account and address), never locking. It answers the request itself when the
+// password is wrong or must wait.
+func (l *Login) checkPassword(w http.ResponseWriter, r *http.Request, ac *accountContext, then string) bool {
+	ctx := r.Context()
+	acctKey, ipKey := authn.ThrottleKeys(ac.tenant.ID, ac.user.Email, audit.RequestFrom(ctx).IP)
+	wait, hadFailures := l.throttled(r, acctKey, ipKey)
+	if wait > 0 {
+		loc := l.pages.Language(nil, r, nil, ac.user.Locale)
+		l.renderConfirm(w, r, ac, then, "password", http.StatusTooManyRequests, nil,
+			&i18n.Msg{ID: "confirm.throttled", Data: map[string]any{"Wait": plainDuration(loc, wait)}})
+		return false
+	}
+	ok, _, err := l.pw.Verify(ctx, r.PostForm.Get("password"), ac.user.PasswordHash)
+	if err != nil {
+		slog.WarnContext(ctx, "account: verify password", "err", err)
+	}
+	event := l.accountEvent(ac, "account.confirm", "password")
+	if !ok || ac.user.PasswordHash == "" {
+		for _, k := range []struct {
+			key   string
+			delay func(int) time.Duration
+		}{{acctKey, authn.AccountDelay}, {ipKey, authn.AddressDelay}} {
+			if _, err := l.st.ThrottleFail(ctx, k.key, authn.ThrottleWindow, k.delay); err != nil {
+				slog.ErrorContext(ctx, "account: count failure", "err", err)
+			}
+		}
+		event.Result = "failed"
+		l.audit.Record(ctx, event)
+		l.renderConfirm(w, r, ac, then, "password", http.StatusUnauthorized, nil, &i18n.Msg{ID: "confirm.wrong_password"})
+		return false
+	}
+	if hadFailures {
+		if err := l.st.ThrottleReset(ctx, acctKey); err != nil {
+			slog.WarnContext(ctx, "account: reset throttle", "err", err)
+		}
+	}
+	l.audit.Record(ctx, event)
+	return true
+}
+
+// sendAccountCode sends a code on kind to dest for the console (purpose: "confirm", "enroll",
+// "verify_phone") and returns what the page should say: a notice (a cooldown), or a problem with
+// its status.
+func (l *Login) sendAccountCode(r *http.Request, ac *accountContext, kind, dest, purpose string, explicit bool) (notice, problem *i18n.Msg, status int) {
+	ctx := r.Context()
+	ch := l.Codes[kind]
+	loc := l.pages.Language(nil, r, nil, ac.user.Locale)
+	minutes := int(ch.TTL() / time.Minute)
+	err := ch.Send(ctx, ac.user.ID, dest, audit.RequestFrom(ctx).IP, func(code string) delivery.Message {
+		return l.compose(kind, ac.tenant.Name, loc, code, minutes)
+	})
+	event := l.accountEvent(ac, "mfa.code_sent", kind+" account "+purpose)
+	var limited *store.ErrSendLimited
+	switch {
+	case err == nil:
+		l.audit.Record(ctx, event)
+		return nil, nil, http.StatusOK
+	case errors.As(err, &limited):
+		wait := plainDuration(loc, time.Until(limited.RetryAt))
+		if limited.Reason != "cooldown" {
+			event.Result, event.Detail = "limited", kind+" "+limited.Reason
+			l.audit.Record(ctx, event)
+			return &i18n.Msg{ID: "mfa.code_limit", Data: map[string]any{"Wait": wait}}, nil, http.StatusOK
+		}
+		if explicit {
+			return &i18n.Msg{ID: "mfa.code_wait", Data: map[string]any{"Wait": wait}}, nil, http.StatusOK
+		}
+		return nil, nil, http.StatusOK
+	default:
+		slog.ErrorContext(ctx, "account: send code", "channel", kind, "err", err)
+		event.Result = "failed"
+		l.audit.Record(ctx, event)
+		id, _ := delivery.ForPerson(err)
+		if !strings.HasPrefix(id, "delivery.failed."+kind) {
+			id = "delivery.failed." + kind
+		}
+		return nil, &i18n.Msg{ID: id}, http.StatusServiceUnavailable
+	}
+}
