@@ -15,6 +15,7 @@ func TestConformance(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) { storetest.Run(t, b) })
 		t.Run(b.Name+" factors", func(t *testing.T) { storetest.RunFactorTests(t, b) })
+		t.Run(b.Name+" registrations", func(t *testing.T) { storetest.RunRegistrationTests(t, b) })
 	}
 }
 
