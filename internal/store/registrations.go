@@ -94,8 +94,9 @@ func (s *Store) RegistrationEmailVerified(ctx context.Context, id string) error 
 
 // RegistrationFailure counts one wrong code with a single atomic statement. When the count
 // reaches limit the registration is void: it is deleted, and the person starts again. With
-// parallel guesses the count can never pass the limit unnoticed: every answer past it finds no
-// row and is told the registration is void.
+// parallel guesses the count can never pass the limit: every answer past it finds no row.
+// ErrNotFound means there is no live registration to count against (voided, expired, or just
+// finished by a doubled request).
 func (s *Store) RegistrationFailure(ctx context.Context, id string, limit int) (failures int, void bool, err error) {
 	now := s.unix()
 	err = s.tx(ctx, func(tx *gorm.DB) error {
@@ -106,8 +107,7 @@ func (s *Store) RegistrationFailure(ctx context.Context, id string, limit int) (
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			failures, void = limit, true // voided, expired or finished already
-			return nil
+			return ErrNotFound
 		}
 		failures, void = row.Failures, row.Failures >= limit
 		if !void {
