@@ -243,6 +243,8 @@ func (s *Server) routes() {
 	s.mux.Handle("/reset", guarded)
 	s.mux.Handle("/account", guarded)
 	s.mux.Handle("/account/", guarded)
+	s.mux.Handle("/register", guarded)
+	s.mux.Handle("/register/", guarded)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(tessera.Static())))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.ready)

@@ -101,6 +101,7 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /reset", l.resetForm)
 	mux.HandleFunc("POST /reset", l.reset)
 	mux.HandleFunc("GET /logged-out", l.signedOut)
+	l.registerRoutes(mux)
 }
 
 // load finds the auth request and its client, or renders the error page.
@@ -165,6 +166,7 @@ func (l *Login) renderForm(w http.ResponseWriter, r *http.Request, status int, a
 		"TitleID": "login.title", "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "Email": email, "UILocales": ar.Params.UILocales,
 		"SwitchURL": "/login?authRequestID=" + url.QueryEscape(ar.GetID()),
+		"Register":  l.registrationOffered(r.Context(), c.Row().TenantID),
 	}
 	if problem != nil {
 		data["Error"] = problem
