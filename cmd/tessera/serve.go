@@ -122,7 +122,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// janitor removes expired auth requests, sessions and tokens every few minutes.
+// janitor removes expired auth requests, sessions and tokens, spent codes, old send records and
+// abandoned enrollments every few minutes.
 func janitor(ctx context.Context, node *server.Server) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -133,6 +134,9 @@ func janitor(ctx context.Context, node *server.Server) {
 		case <-t.C:
 			if err := node.Store().DeleteExpired(ctx, time.Hour); err != nil {
 				slog.Warn("janitor: delete expired", "err", err)
+			}
+			if err := node.Store().PruneFactorData(ctx, time.Hour); err != nil {
+				slog.Warn("janitor: prune codes and pending factors", "err", err)
 			}
 		}
 	}

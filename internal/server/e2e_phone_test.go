@@ -302,3 +302,55 @@ func TestProviderNoPhone(t *testing.T) {
 		t.Errorf("phone set-up for a provider: %d, sent %d", br.status, len(e.node.Outbox.List()))
 	}
 }
+
+// TestResetWithTexts: someone whose second factor is texts (and who has no backup codes, like a
+// person imported from another portal) must answer a texted code to reset the password; the link
+// alone is not enough, and a wrong code changes nothing but the count.
+func TestResetWithTexts(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	id, sec := e.client(store.ClientWeb, nil)
+	u := e.user("pat@example.org", "correct horse battery")
+	f := &store.Factor{UserID: u.ID, TenantID: u.TenantID, Kind: "sms", Label: "+447400123456"}
+	e.st.CreateFactor(e.ctx, f)
+	e.st.ActivateFactor(e.ctx, u.ID, f.ID)
+	r := e.rp(id, sec)
+	br := newBrowser(t)
+	start, _ := r.authURL()
+	br.get(start)
+	arID := br.formFields().Get("authRequestID")
+	br.get(e.issuer + "/forgot?authRequestID=" + arID)
+	fields := br.formFields()
+	fields.Set("email", "pat@example.org")
+	br.post(e.issuer+"/forgot", fields)
+	var link string
+	for _, m := range e.node.Outbox.List() {
+		if m.Subject == "Reset your Tessera password" {
+			link = resetLinkRe.FindString(m.Body)
+		}
+	}
+	br.get(link)
+	if !strings.Contains(br.body, "we texted to •••• 3456") || !strings.Contains(br.body, `name="code"`) {
+		t.Fatalf("the reset must ask for a texted code: %.500s", br.body)
+	}
+	code := lastPhoneCode(t, e, "sms", "+447400123456")
+	post := func(code string) {
+		fields := br.formFields()
+		fields.Set("code", code)
+		fields.Set("password", "a brand new passphrase")
+		fields.Set("password2", "a brand new passphrase")
+		br.post(e.issuer+"/reset", fields)
+	}
+	for _, c := range []string{"", wrongDigits(code)} {
+		post(c)
+		if br.status != 401 {
+			t.Fatalf("reset with code %q: %d, want 401", c, br.status)
+		}
+	}
+	if got, _ := e.st.UserByID(e.ctx, u.ID); got.PasswordHash != u.PasswordHash || got.MFAFailures != 2 {
+		t.Fatalf("a wrong code changes nothing but the count: failures %d, hash changed %v", got.MFAFailures, got.PasswordHash != u.PasswordHash)
+	}
+	post(code)
+	if br.status != 200 || !strings.Contains(br.body, "password was changed") {
+		t.Fatalf("reset with the texted code: %d %.300s", br.status, br.body)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tessera-health/tessera/internal/audit"
+	"github.com/tessera-health/tessera/internal/delivery"
 	"github.com/tessera-health/tessera/internal/factor"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/oidcop"
@@ -72,6 +73,7 @@ type resetContext struct {
 	tenant *store.Tenant
 	ar     *oidcop.AuthRequest
 	totp   *store.Factor
+	phone  *store.Factor // texts or calls, when the person has them (and no app)
 	backup bool
 }
 
@@ -98,9 +100,15 @@ func (l *Login) loadReset(w http.ResponseWriter, r *http.Request, token, arID st
 	}
 	factors, _ := l.st.ActiveFactors(ctx, u.ID)
 	for i := range factors {
-		if factors[i].Kind == policy.TOTP {
+		switch k := factors[i].Kind; {
+		case k == policy.TOTP:
 			rc.totp = &factors[i]
+		case (k == policy.SMS || k == policy.Voice) && l.Codes[k] != nil && rc.phone == nil:
+			rc.phone = &factors[i]
 		}
+	}
+	if rc.totp != nil {
+		rc.phone = nil // the app is asked; a phone could be the very thing that was lost
 	}
 	if l.Backup != nil {
 		n, _ := l.Backup.Left(ctx, u.ID)
@@ -115,15 +123,56 @@ func (l *Login) resetForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	l.renderReset(w, r, rc, q.Get("token"), http.StatusOK, nil)
+	var notice *i18n.Msg
+	if rc.phone != nil {
+		notice = l.sendResetCode(r, rc)
+	}
+	l.renderReset(w, r, rc, q.Get("token"), http.StatusOK, notice)
+}
+
+// sendResetCode texts or calls a code to the person's phone factor for the reset; it returns a
+// notice when nothing could be sent now.
+func (l *Login) sendResetCode(r *http.Request, rc *resetContext) *i18n.Msg {
+	ctx := r.Context()
+	ch := l.Codes[rc.phone.Kind]
+	loc := l.pages.Language(nil, r, nil, rc.user.Locale)
+	name := ""
+	if rc.tenant != nil {
+		name = rc.tenant.Name
+	}
+	err := ch.Send(ctx, rc.user.ID, rc.phone.Label, audit.RequestFrom(ctx).IP, func(code string) delivery.Message {
+		return l.compose(rc.phone.Kind, name, loc, code, int(ch.TTL()/time.Minute))
+	})
+	var limited *store.ErrSendLimited
+	switch {
+	case err == nil:
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "mfa.code_sent", Result: "ok",
+			SubjectID: rc.user.ID, Detail: rc.phone.Kind + " reset"})
+		return nil
+	case errors.As(err, &limited):
+		return &i18n.Msg{ID: "mfa.code_wait", Data: map[string]any{"Wait": plainDuration(loc, time.Until(limited.RetryAt))}}
+	default:
+		slog.ErrorContext(ctx, "reset: send code", "err", err)
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "mfa.code_sent", Result: "failed",
+			SubjectID: rc.user.ID, Detail: rc.phone.Kind + " reset"})
+		return &i18n.Msg{ID: "delivery.failed." + rc.phone.Kind}
+	}
 }
 
 func (l *Login) renderReset(w http.ResponseWriter, r *http.Request, rc *resetContext, token string, status int, problem *i18n.Msg) {
 	data := map[string]any{"TitleID": "reset.title", "Token": token, "CSRF": l.cookies.CSRFToken(w, r),
-		"NeedCode": rc.totp != nil || rc.backup, "Email": rc.user.Email, "Min": l.minPassword(), "UserLocale": rc.user.Locale,
+		"NeedCode": rc.totp != nil || rc.phone != nil || rc.backup, "Email": rc.user.Email, "Min": l.minPassword(), "UserLocale": rc.user.Locale,
 		"SwitchURL": ""}
 	if rc.ar != nil {
 		data["AuthRequestID"] = rc.ar.GetID()
+	}
+	if rc.phone != nil {
+		data["PhoneKind"], data["To"] = rc.phone.Kind, maskDestination(rc.phone.Label)
+		q := url.Values{"token": {token}}
+		if rc.ar != nil {
+			q.Set("authRequestID", rc.ar.GetID())
+		}
+		data["ResendURL"] = "/reset?" + q.Encode()
 	}
 	if problem != nil {
 		data["Error"] = problem
@@ -151,11 +200,14 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	// The second factor first: a wrong code counts toward the lock like any other.
-	if rc.totp != nil || rc.backup {
+	if rc.totp != nil || rc.phone != nil || rc.backup {
 		code := r.PostForm.Get("code")
 		err := factor.ErrWrong
 		if rc.totp != nil && l.TOTP != nil {
 			err = l.TOTP.Verify(ctx, rc.totp, code)
+		}
+		if rc.phone != nil {
+			err = l.Codes[rc.phone.Kind].VerifyUser(ctx, rc.user.ID, rc.phone.Label, code)
 		}
 		if err != nil && rc.backup {
 			err = l.Backup.Use(ctx, rc.user.ID, code)
@@ -182,7 +234,14 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := password.CheckPolicy(pw, l.minPassword()); err != nil {
-		l.renderReset(w, r, rc, token, http.StatusBadRequest, &i18n.Msg{ID: "reset.too_short", Data: map[string]any{"Min": l.minPassword()}})
+		msg := &i18n.Msg{ID: "reset.too_short", Data: map[string]any{"Min": l.minPassword()}}
+		switch {
+		case errors.Is(err, password.ErrTooLong):
+			msg = &i18n.Msg{ID: "reset.too_long", Data: map[string]any{"Max": password.MaxLen}}
+		case errors.Is(err, password.ErrBlank):
+			msg = &i18n.Msg{ID: "reset.blank"}
+		}
+		l.renderReset(w, r, rc, token, http.StatusBadRequest, msg)
 		return
 	}
 	hash, err := l.pw.Hash(ctx, pw)
