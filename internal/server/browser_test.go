@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/tessera-health/tessera/internal/server"
 	"github.com/tessera-health/tessera/internal/store"
 	"github.com/tessera-health/tessera/internal/store/storetest"
 )
@@ -475,4 +477,108 @@ func TestBrowserCodeStep(t *testing.T) {
 	if claims(t, idt)["acr"] != "urn:tessera:acr:mfa" {
 		t.Errorf("acr = %v", claims(t, idt)["acr"])
 	}
+}
+
+// TestBrowserPhoneEnrollment: at 320 px, someone without a smartphone opens "No smartphone?",
+// types their landline, is told plainly that texts cannot reach it (the message is announced
+// and tied to the field), chooses a phone call instead and signs in with the code it read out.
+// Every input on the enrollment page has a label and nothing scrolls sideways.
+func TestBrowserPhoneEnrollment(t *testing.T) {
+	ctx := newChrome(t, 320, 800)
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	e.requiredMFA()
+	id, sec := e.client(store.ClientWeb, nil)
+	e.user("pat@example.org", "correct horse battery")
+	r := e.rp(id, sec)
+	authURL, f := r.authURL()
+	arrived := watchRedirect(ctx)
+	var page signInPage
+	step(t, ctx, "sign in and open the phone option",
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(`#email`, chromedp.ByQuery),
+		chromedp.SendKeys(`#email`, "pat@example.org", chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, "correct horse battery"+kb.Enter, chromedp.ByQuery),
+		chromedp.WaitVisible(`details summary`, chromedp.ByQuery),
+		chromedp.Click(`details summary`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#phone`, chromedp.ByQuery),
+		chromedp.Evaluate(signInPageJS, &page),
+	)
+	if len(page.Unlabelled) > 0 || page.ScrollWidth > page.InnerWidth {
+		t.Errorf("enrollment page: unlabelled %v, scrollWidth %d > %d", page.Unlabelled, page.ScrollWidth, page.InnerWidth)
+	}
+	var alert, describedBy, errID string
+	step(t, ctx, "a landline for texts",
+		chromedp.Evaluate(`document.getElementById('phone').value = ''`, nil), // it holds the number on file
+		chromedp.SendKeys(`#phone`, "+44 20 7946 0958"+kb.Enter, chromedp.ByQuery),
+		chromedp.WaitVisible(`#phone-error`, chromedp.ByQuery),
+		chromedp.Text(`[role=alert]`, &alert, chromedp.ByQuery),
+		chromedp.AttributeValue(`#phone`, "aria-describedby", &describedBy, nil, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('[role=alert]').id`, &errID),
+	)
+	if !strings.Contains(alert, "landline, which cannot receive texts") || !strings.Contains(describedBy, errID) {
+		t.Errorf("landline message %q, tied to the field by %q (want %q)", alert, describedBy, errID)
+	}
+	step(t, ctx, "choose a call with the keyboard",
+		chromedp.Focus(`#kind-voice`, chromedp.ByQuery),
+		chromedp.KeyEvent(" "),
+		chromedp.Focus(`#phone`, chromedp.ByQuery),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(`#code`, chromedp.ByQuery),
+	)
+	code := lastPhoneCode(t, e, "voice", "+442079460958")
+	step(t, ctx, "enter the code the call read out",
+		chromedp.SendKeys(`#code`, code+kb.Enter, chromedp.ByQuery),
+		chromedp.WaitVisible(`form[action="/mfa/continue"] button`, chromedp.ByQuery),
+		chromedp.Click(`form[action="/mfa/continue"] button`, chromedp.ByQuery),
+	)
+	landed := awaitRedirect(t, ctx, arrived, "phone enrollment")
+	_, idt := r.exchange(landed.Query().Get("code"), f)
+	if amr := toStrings(claims(t, idt)["amr"]); !slices.Contains(amr, "tel") {
+		t.Errorf("amr %v, want tel", amr)
+	}
+}
+
+// TestBrowserAccountAndRegisterPages: the registration form and the account security page work
+// at 320 px: every input labelled, nothing scrolls sideways, the page has a language and a
+// heading, and the keyboard reaches the first field.
+func TestBrowserAccountAndRegisterPages(t *testing.T) {
+	ctx := newChrome(t, 320, 800)
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	e.tenant.SelfRegistration = true
+	if err := e.st.UpdateTenant(e.ctx, e.tenant); err != nil {
+		t.Fatal(err)
+	}
+	id, sec := e.client(store.ClientWeb, nil)
+	e.user("pat@example.org", "correct horse battery")
+	r := e.rp(id, sec)
+	authURL, _ := r.authURL()
+	check := func(what string) {
+		t.Helper()
+		var page signInPage
+		var h1 string
+		step(t, ctx, what, chromedp.Evaluate(signInPageJS, &page), chromedp.Text(`h1`, &h1, chromedp.ByQuery))
+		if page.Lang == "" || h1 == "" || len(page.Unlabelled) > 0 || page.ScrollWidth > page.InnerWidth {
+			t.Errorf("%s: lang %q, h1 %q, unlabelled %v, scrollWidth %d > %d", what, page.Lang, h1, page.Unlabelled, page.ScrollWidth, page.InnerWidth)
+		}
+	}
+	step(t, ctx, "open the registration form",
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(`a[href^="/register"]`, chromedp.ByQuery),
+		chromedp.Click(`a[href^="/register"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`input[autocomplete="new-password"]`, chromedp.ByQuery),
+	)
+	check("registration form")
+	step(t, ctx, "sign in to the account pages",
+		chromedp.Navigate(e.issuer+"/account"),
+		chromedp.WaitVisible(`#email`, chromedp.ByQuery),
+		chromedp.SendKeys(`#email`, "pat@example.org", chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, "correct horse battery"+kb.Enter, chromedp.ByQuery),
+		chromedp.WaitReady(`form[action^="/account/"]`, chromedp.ByQuery),
+	)
+	var path string
+	step(t, ctx, "where the browser is", chromedp.Evaluate(`location.pathname`, &path))
+	if path != "/account/security" {
+		t.Fatalf("after signing in to the account pages the browser is at %s", path)
+	}
+	check("account security page")
 }
