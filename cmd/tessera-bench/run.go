@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Bounds that keep a run from becoming an attack by mistake.
+const (
+	maxWorkers  = 256
+	maxDuration = 10 * time.Minute
+	maxSamples  = 2_000_000 // latencies kept for the percentiles; counting goes on past it
+)
+
+type runFlags struct {
+	target, seedFile, scenario string
+	workers                    int
+	duration, warmup           time.Duration
+	pid                        int
+	json                       bool
+}
+
+// Result is one run's figures.
+type Result struct {
+	Scenario    string  `json:"scenario"`
+	Workers     int     `json:"workers"`
+	Seconds     float64 `json:"seconds"`
+	Requests    int64   `json:"requests"`
+	Errors      int64   `json:"errors"`
+	PerSecond   float64 `json:"per_second"`
+	P50ms       float64 `json:"p50_ms"`
+	P95ms       float64 `json:"p95_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	ServerCPUms float64 `json:"server_cpu_ms_per_request,omitempty"`
+	ServerRSSMB float64 `json:"server_rss_mb,omitempty"`
+	FirstError  string  `json:"first_error,omitempty"`
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f runFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.target, "target", "http://127.0.0.1:8080", "Tessera's base URL (its issuer); loopback only")
+	fs.StringVar(&f.seedFile, "seed", "", "the JSON that `tessera-bench seed` printed")
+	fs.StringVar(&f.scenario, "scenario", "cc", "cc, refresh, refresh-rs256, login, userinfo, introspect, jwks or discovery")
+	fs.IntVar(&f.workers, "workers", 8, "concurrent workers (1 to 256)")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured time (at most 10m)")
+	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured time before it")
+	fs.IntVar(&f.pid, "pid", 0, "the server's process id, to report its CPU per request and memory")
+	fs.BoolVar(&f.json, "json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if f.workers < 1 || f.workers > maxWorkers {
+		return usageError{fmt.Sprintf("--workers must be between 1 and %d", maxWorkers)}
+	}
+	if f.duration <= 0 || f.duration > maxDuration || f.warmup < 0 || f.warmup > time.Minute {
+		return usageError{"--duration must be in (0, 10m] and --warmup in [0, 1m]"}
+	}
+	base, err := loopbackURL(f.target)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	sc, ok := scenarios[f.scenario]
+	if !ok {
+		return usageError{fmt.Sprintf("unknown scenario %q", f.scenario)}
+	}
+	var s Seed
+	if sc.needsSeed {
+		raw, err := os.ReadFile(f.seedFile)
+		if err != nil {
+			return fmt.Errorf("--seed: %w", err)
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("--seed: %w", err)
+		}
+	}
+	d := newDriver(base, &s, f.workers)
+	res, err := d.measure(ctx, sc, f)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "%-12s c=%-3d %8.0f req/s  p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms  errors %d",
+		res.Scenario, res.Workers, res.PerSecond, res.P50ms, res.P95ms, res.P99ms, res.Errors)
+	if res.ServerCPUms > 0 {
+		fmt.Fprintf(stdout, "  server %.3f CPU-ms/req  RSS %.0f MB", res.ServerCPUms, res.ServerRSSMB)
+	}
+	fmt.Fprintln(stdout)
+	if res.FirstError != "" {
+		fmt.Fprintln(stdout, "  first error:", res.FirstError)
+	}
+	return nil
+}
+
+// loopbackURL accepts only http(s) URLs on a loopback address or localhost.
+func loopbackURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--target %q: want http://127.0.0.1:PORT", raw)
+	}
+	h := u.Hostname()
+	if ip := net.ParseIP(h); (ip == nil || !ip.IsLoopback()) && h != "localhost" {
+		return nil, fmt.Errorf("--target %q: only loopback targets (127.0.0.1, ::1, localhost) are allowed", raw)
+	}
+	u.Path = ""
+	return u, nil
+}
+
+// worker is one client's state: its own connection pool share, and what its scenario set up
+// (a refresh chain, an access token).
+type worker struct {
+	id      int
+	refresh string
+	access  string
+}
+
+type scenario struct {
+	needsSeed bool
+	setup     func(d *driver, ctx context.Context, w *worker) error
+	op        func(d *driver, ctx context.Context, w *worker) error
+}
+
+// measure runs the warm-up, then the measured window, and computes the figures.
+func (d *driver) measure(ctx context.Context, sc scenario, f runFlags) (*Result, error) {
+	workers := make([]*worker, f.workers)
+	for i := range workers {
+		workers[i] = &worker{id: i}
+		if sc.setup != nil {
+			if err := sc.setup(d, ctx, workers[i]); err != nil {
+				return nil, fmt.Errorf("set up worker %d: %w", i, err)
+			}
+		}
+	}
+	var (
+		measuring atomic.Bool
+		requests  atomic.Int64
+		errs      atomic.Int64
+		firstErr  atomic.Value
+		mu        sync.Mutex
+		samples   = make([]time.Duration, 0, 1<<16)
+	)
+	ctx, cancel := context.WithTimeout(ctx, f.warmup+f.duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 1024)
+			flush := func() {
+				mu.Lock()
+				if room := maxSamples - len(samples); room > 0 {
+					samples = append(samples, local[:min(len(local), room)]...)
+				}
+				mu.Unlock()
+				local = local[:0]
+			}
+			defer flush()
+			for ctx.Err() == nil {
+				start := time.Now()
+				err := sc.op(d, ctx, w)
+				if !measuring.Load() || ctx.Err() != nil {
+					continue
+				}
+				requests.Add(1)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				local = append(local, time.Since(start))
+				if len(local) == cap(local) {
+					flush()
+				}
+			}
+		}()
+	}
+	select {
+	case <-time.After(f.warmup):
+	case <-ctx.Done():
+	}
+	cpu0, _ := procCPU(f.pid)
+	t0 := time.Now()
+	measuring.Store(true)
+	<-ctx.Done()
+	measuring.Store(false)
+	elapsed := time.Since(t0)
+	cpu1, _ := procCPU(f.pid)
+	wg.Wait()
+	if ctxErr := context.Cause(ctx); !errors.Is(ctxErr, context.DeadlineExceeded) {
+		return nil, ctxErr
+	}
+	slices.Sort(samples)
+	res := &Result{Scenario: f.scenario, Workers: f.workers, Seconds: elapsed.Seconds(), Requests: requests.Load(),
+		Errors: errs.Load(), P50ms: pct(samples, 0.50), P95ms: pct(samples, 0.95), P99ms: pct(samples, 0.99)}
+	res.PerSecond = float64(res.Requests-res.Errors) / res.Seconds
+	if f.pid > 0 && res.Requests > 0 {
+		res.ServerCPUms = float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(res.Requests)
+		res.ServerRSSMB = procRSSMB(f.pid)
+	}
+	if v := firstErr.Load(); v != nil {
+		res.FirstError = v.(string)
+	}
+	return res, nil
+}
+
+func pct(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(int(float64(len(sorted))*p), len(sorted)-1)
+	return float64(sorted[i].Microseconds()) / 1000
+}
+
+// errStatus is an unexpected HTTP answer.
+func errStatus(what string, resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	return fmt.Errorf("%s: HTTP %d: %s", what, resp.StatusCode, b)
+}
