@@ -67,7 +67,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		opts.EmailSender = &delivery.Retry{Sender: mail}
 	}
-	if opts.PhoneSender, opts.LineTypes, err = phoneGateway(cfg); err != nil {
+	if opts.PhoneSender, opts.Twilio, opts.LineTypes, err = phoneGateway(cfg); err != nil {
 		return err
 	}
 	node, err := server.New(ctx, st, opts)
@@ -157,26 +157,30 @@ func printDemo(w io.Writer, issuer string) {
 `, issuer, demo.PatientEmail, demo.PatientPassword, demo.ProviderEmail, demo.ProviderPassword)
 }
 
-// phoneGateway builds the sender of texts and calls (wrapped in retries with backoff) and the
-// optional carrier line-type lookup; secrets come from their files.
-func phoneGateway(cfg *config.Config) (delivery.Sender, phone.LineTypeLookup, error) {
+// phoneGateway builds the sender of texts and calls (wrapped in retries with backoff), the
+// Twilio adapter itself when that is the provider (the server verifies its signed callbacks and
+// offers "press 1 to confirm" calls with it), and the optional carrier line-type lookup; secrets
+// come from their files.
+func phoneGateway(cfg *config.Config) (delivery.Sender, *delivery.Twilio, phone.LineTypeLookup, error) {
 	var sender delivery.Sender
+	var twilio *delivery.Twilio
 	var token string
 	if cfg.SMS.TwilioAuthTokenFile != "" {
 		raw, err := os.ReadFile(cfg.SMS.TwilioAuthTokenFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sms.twilio_auth_token_file: %w", err)
+			return nil, nil, nil, fmt.Errorf("sms.twilio_auth_token_file: %w", err)
 		}
 		token = strings.TrimSpace(string(raw))
 	}
 	switch cfg.SMS.Provider {
 	case "twilio":
-		sender = &delivery.Twilio{BaseURL: cfg.SMS.TwilioAPIURL, AccountSID: cfg.SMS.TwilioAccountSID, AuthToken: token,
-			From: cfg.SMS.From, StatusCallback: strings.TrimSuffix(cfg.Issuer, "/") + "/hooks/twilio/status"}
+		twilio = &delivery.Twilio{BaseURL: cfg.SMS.TwilioAPIURL, AccountSID: cfg.SMS.TwilioAccountSID, AuthToken: token,
+			From: cfg.SMS.From, StatusCallback: strings.TrimSuffix(cfg.Issuer, "/") + server.TwilioStatusPath}
+		sender = twilio
 	case "webhook":
 		raw, err := os.ReadFile(cfg.SMS.WebhookSecretFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sms.webhook_secret_file: %w", err)
+			return nil, nil, nil, fmt.Errorf("sms.webhook_secret_file: %w", err)
 		}
 		sender = &delivery.Webhook{URL: cfg.SMS.WebhookURL, Secret: strings.TrimSpace(string(raw))}
 	}
@@ -187,7 +191,7 @@ func phoneGateway(cfg *config.Config) (delivery.Sender, phone.LineTypeLookup, er
 	if cfg.SMS.LineTypeLookup {
 		lookup = &phone.TwilioLookup{BaseURL: cfg.SMS.TwilioLookupURL, AccountSID: cfg.SMS.TwilioAccountSID, AuthToken: token}
 	}
-	return sender, lookup, nil
+	return sender, twilio, lookup, nil
 }
 
 // smtpSender builds the mail sender; the password comes from its file, never from the

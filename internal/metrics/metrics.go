@@ -20,6 +20,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	logins   *prometheus.CounterVec
+	delivery *prometheus.CounterVec
 }
 
 // New registers Tessera's collectors plus the Go runtime and process collectors.
@@ -36,14 +37,34 @@ func New() *Metrics {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tessera_logins_total", Help: "Sign-in attempts by result (ok, failed, login_required).",
 		}, []string{"result"}),
+		delivery: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tessera_delivery_status_total",
+			Help: "Final statuses the phone provider reported for texts and calls, by channel and status.",
+		}, []string{"channel", "status"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.logins,
+	m.reg.MustRegister(m.requests, m.latency, m.logins, m.delivery,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 // Login counts one sign-in attempt by result.
 func (m *Metrics) Login(result string) { m.logins.WithLabelValues(result).Inc() }
+
+// deliveryStatuses are the statuses counted; anything else counts as "other", so a provider
+// cannot grow the series.
+var deliveryStatuses = map[string]bool{"delivered": true, "completed": true, "failed": true, "undelivered": true,
+	"busy": true, "no-answer": true, "canceled": true}
+
+// DeliveryStatus counts one final status of a text (channel sms) or a call (voice).
+func (m *Metrics) DeliveryStatus(channel, status string) {
+	if channel != "sms" && channel != "voice" {
+		channel = "other"
+	}
+	if !deliveryStatuses[status] {
+		status = "other"
+	}
+	m.delivery.WithLabelValues(channel, status).Inc()
+}
 
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
@@ -52,7 +73,7 @@ func (m *Metrics) Handler() http.Handler {
 
 var routes = []string{"/.well-known/openid-configuration", "/keys", "/authorize/callback", "/authorize",
 	"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke", "/end_session", "/login", "/logged-out",
-	"/healthz", "/readyz", "/metrics", "/static/", "/demo", "/dev/outbox"}
+	"/healthz", "/readyz", "/metrics", "/static/", "/demo", "/dev/outbox", "/hooks/twilio/status", "/hooks/twilio/confirm"}
 
 func route(path string) string {
 	for _, r := range routes {

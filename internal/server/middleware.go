@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/tessera-health/tessera/internal/audit"
@@ -34,12 +35,21 @@ func (s *Server) middleware(next http.Handler, https bool) http.Handler {
 					http.Error(sw, "Something went wrong on our side. Please try again.", http.StatusInternalServerError)
 				}
 			}
-			// Only the path: query strings carry codes, states and tokens.
-			slog.InfoContext(ctx, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			// Only the path (query strings carry codes, states and tokens), and not even all of
+			// it where it holds a one-time token.
+			slog.InfoContext(ctx, "http", "method", r.Method, "path", logPath(r.URL.Path), "status", sw.status,
 				"duration_ms", float64(time.Since(start).Microseconds())/1000, "ip", req.IP)
 		}()
 		h.ServeHTTP(sw, r)
 	})
+}
+
+// logPath is a request path fit for the log: a call-confirmation token is cut off.
+func logPath(p string) string {
+	if strings.HasPrefix(p, TwilioConfirmPath) {
+		return TwilioConfirmPath + "…"
+	}
+	return p
 }
 
 func requestID(r *http.Request) string {

@@ -57,6 +57,11 @@ type Options struct {
 	// PhoneSender carries texts and calls (Twilio-shaped API or webhook); nil leaves SMS and
 	// voice to the dev outbox in dev mode and off otherwise.
 	PhoneSender delivery.Sender
+	// Twilio is the Twilio adapter when it is the phone provider (PhoneSender usually wraps it in
+	// retries). Its auth token verifies the signed callbacks at TwilioStatusPath and
+	// TwilioConfirmPath, which exist only when it is set, and it makes "press 1 to confirm" calls
+	// possible. Nil for the webhook provider and the dev outbox.
+	Twilio *delivery.Twilio
 	// LineTypes asks a carrier whether a number is a landline before it is texted; nil trusts
 	// the numbering plan (and the code itself proves the number receives texts).
 	LineTypes phone.LineTypeLookup
@@ -152,6 +157,9 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 		s.Login.Mailer = s.Outbox
 	}
 	phones := opts.PhoneSender
+	if phones == nil && opts.Twilio != nil {
+		phones = opts.Twilio
+	}
 	if phones == nil && s.Outbox != nil {
 		phones = s.Outbox
 	}
@@ -159,6 +167,9 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.Login.LineTypes = opts.LineTypes
+	if opts.Twilio != nil {
+		s.Login.Twilio, s.Login.Phones, s.Login.CallTokens = opts.Twilio, phones, box.Hasher("call-confirm")
+	}
 
 	s.Provider, err = oidcop.New(st, s.Keys, oidcop.Options{
 		Issuer: opts.Issuer, LoginURL: opts.Issuer + "/login", SignedOutURL: opts.Issuer + "/logged-out",
@@ -250,6 +261,12 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.Handle("GET /metrics", s.Metrics.Handler())
 	s.mux.HandleFunc("GET /{$}", s.home)
+	if s.opts.Twilio != nil {
+		// Server to server: no cookies, no CSRF token, no same-origin check; the provider's
+		// signature over the public URL and the parameters is what makes a callback believed.
+		s.mux.HandleFunc("POST "+TwilioStatusPath, s.twilioStatus)
+		s.mux.HandleFunc("POST "+TwilioConfirmPath+"{token}", s.Login.CallAnswered)
+	}
 	if s.opts.Dev {
 		s.mux.HandleFunc("GET /dev/outbox", s.outboxPage)
 		s.mux.HandleFunc("GET /dev/outbox.json", s.outboxJSON)

@@ -115,9 +115,9 @@ func (s *Store) RevokeByAuthRequest(ctx context.Context, authRequestID string) e
 	})
 }
 
-// DeleteExpired removes auth requests, sessions, tokens and registrations that can no longer be
-// used, keeping a margin so that a replay of something just expired is still recognised as a
-// replay.
+// DeleteExpired removes auth requests, sessions, tokens, registrations and call confirmations
+// that can no longer be used, keeping a margin so that a replay of something just expired is
+// still recognised as a replay.
 func (s *Store) DeleteExpired(ctx context.Context, margin time.Duration) error {
 	cut := s.unix() - int64(margin/time.Second)
 	for _, q := range []struct {
@@ -129,6 +129,7 @@ func (s *Store) DeleteExpired(ctx context.Context, margin time.Duration) error {
 		{&AccessToken{}, "expires_at < ?"},
 		{&RefreshToken{}, "family_expires_at < ?"},
 		{&Registration{}, "expires_at < ?"},
+		{&CallConfirmation{}, "expires_at < ?"},
 	} {
 		if err := s.db.WithContext(ctx).Where(q.where, cut).Delete(q.model).Error; err != nil {
 			return err

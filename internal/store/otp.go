@@ -50,39 +50,48 @@ func (e *ErrSendLimited) Error() string { return "store: send limited (" + e.Rea
 // destination or address are serialised (lockKeys), so the caps hold exactly across nodes.
 func (s *Store) IssueOTP(ctx context.Context, c *OTPCode, ip string, ttl time.Duration, lim SendLimits) error {
 	now := s.unix()
-	hour := now - 3600
 	return s.tx(ctx, func(tx *gorm.DB) error {
-		if err := s.lockKeys(tx, "otp-send:user:"+c.UserID, "otp-send:destination:"+c.Destination, "otp-send:ip:"+ip); err != nil {
+		if err := s.reserveSend(tx, c.UserID, c.Destination, ip, now, lim); err != nil {
 			return err
 		}
+		c.ID, c.CreatedAt, c.ExpiresAt = NewID(), now, now+int64(ttl/time.Second)
+		return tx.Create(c).Error
+	})
+}
+
+// reserveSend checks the cooldown and the hourly caps for one more message to a person at
+// destination from ip, and records the send, inside tx. Sends for the same person, destination
+// or address are serialised (lockKeys), so the caps hold exactly across nodes.
+func (s *Store) reserveSend(tx *gorm.DB, userID, destination, ip string, now int64, lim SendLimits) error {
+	hour := now - 3600
+	if err := s.lockKeys(tx, "otp-send:user:"+userID, "otp-send:destination:"+destination, "otp-send:ip:"+ip); err != nil {
+		return err
+	}
+	if lim.Cooldown > 0 {
 		var last OTPSend
-		err := tx.Where("user_id = ?", c.UserID).Order("at DESC").First(&last).Error
+		err := tx.Where("user_id = ?", userID).Order("at DESC").First(&last).Error
 		if err == nil && last.At > now-int64(lim.Cooldown/time.Second) {
 			return &ErrSendLimited{RetryAt: time.Unix(last.At+int64(lim.Cooldown/time.Second), 0), Reason: "cooldown"}
 		} else if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 			return err
 		}
-		for _, q := range []struct {
-			col, val, reason string
-			cap              int
-		}{{"user_id", c.UserID, "user", lim.PerUser}, {"destination", c.Destination, "destination", lim.PerDestination}, {"ip", ip, "ip", lim.PerIP}} {
-			if q.cap <= 0 {
-				continue
-			}
-			var sends []OTPSend
-			if err := tx.Where(q.col+" = ? AND at > ?", q.val, hour).Order("at").Find(&sends).Error; err != nil {
-				return err
-			}
-			if len(sends) >= q.cap {
-				return &ErrSendLimited{RetryAt: time.Unix(sends[len(sends)-q.cap].At+3600, 0), Reason: q.reason}
-			}
+	}
+	for _, q := range []struct {
+		col, val, reason string
+		cap              int
+	}{{"user_id", userID, "user", lim.PerUser}, {"destination", destination, "destination", lim.PerDestination}, {"ip", ip, "ip", lim.PerIP}} {
+		if q.cap <= 0 {
+			continue
 		}
-		c.ID, c.CreatedAt, c.ExpiresAt = NewID(), now, now+int64(ttl/time.Second)
-		if err := tx.Create(c).Error; err != nil {
+		var sends []OTPSend
+		if err := tx.Where(q.col+" = ? AND at > ?", q.val, hour).Order("at").Find(&sends).Error; err != nil {
 			return err
 		}
-		return tx.Create(&OTPSend{ID: NewID(), UserID: c.UserID, Destination: c.Destination, IP: ip, At: now}).Error
-	})
+		if len(sends) >= q.cap {
+			return &ErrSendLimited{RetryAt: time.Unix(sends[len(sends)-q.cap].At+3600, 0), Reason: q.reason}
+		}
+	}
+	return tx.Create(&OTPSend{ID: NewID(), UserID: userID, Destination: destination, IP: ip, At: now}).Error
 }
 
 // SpendOTP accepts a code: if an unspent, unexpired code of the person's channel has that hash,

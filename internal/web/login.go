@@ -59,6 +59,12 @@ type Login struct {
 	Codes map[string]*otp.Channel
 	// LineTypes, when set, asks a carrier whether a number is a landline before texting it.
 	LineTypes phone.LineTypeLookup
+	// Twilio, when it is the phone provider, verifies the signed key presses of "press 1 to
+	// confirm" calls, which are offered only then; Phones places those calls (the voice codes'
+	// sender, with its retries) and CallTokens is the keyed hash of their callback tokens.
+	Twilio     *delivery.Twilio
+	Phones     delivery.Sender
+	CallTokens oidcop.Hasher
 	// Mailer sends security notices by email; nil where no email sender is configured.
 	Mailer delivery.Sender
 	// Issuer builds links in emails; MinPasswordLength is the password policy's minimum.
@@ -101,6 +107,9 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /reset", l.resetForm)
 	mux.HandleFunc("POST /reset", l.reset)
 	mux.HandleFunc("GET /logged-out", l.signedOut)
+	if l.Twilio != nil {
+		l.callRoutes(mux)
+	}
 	l.registerRoutes(mux)
 }
 

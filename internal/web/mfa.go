@@ -41,6 +41,8 @@ type loginContext struct {
 	// while enrolling a phone; nil for email enrollment and a saved number).
 	dest   string
 	factor *store.Factor
+	// noCode: the code page is shown after a press-1 call, with no code on its way.
+	noCode bool
 }
 
 func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, se *store.Session) (*loginContext, error) {
@@ -213,6 +215,7 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 		if lc.factor != nil && lc.purpose == "enroll" {
 			data["FactorID"] = lc.factor.ID
 		}
+		data["PressOne"], data["NoCode"] = l.pressOneOffered(lc), lc.noCode
 	}
 	if lc.purpose != "enroll" {
 		data["Others"] = l.otherMethods(r, lc, data["Channel"].(string))
