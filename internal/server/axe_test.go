@@ -52,6 +52,7 @@ type axeViolation struct {
 func axeCheck(t *testing.T, ctx context.Context, src, page, lang string, checked *int) {
 	t.Helper()
 	var loaded bool
+	step(t, ctx, page+": page ready", chromedp.WaitReady("body", chromedp.ByQuery))
 	step(t, ctx, page+": load axe", chromedp.Evaluate(`typeof axe !== 'undefined'`, &loaded))
 	if !loaded {
 		step(t, ctx, page+": inject axe", chromedp.Evaluate(src, nil))
@@ -200,7 +201,8 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 	step(t, ctx, "a call instead",
 		chromedp.Click(`#kind-voice`, chromedp.ByQuery),
 		chromedp.Submit(`#phone`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#code`, chromedp.ByQuery))
+		// #code is on the enrollment page too: wait for the call's code page itself.
+		chromedp.WaitReady(`input[name="method"][value="voice"]`, chromedp.ByQuery))
 	check("code page (call)")
 	code := lastPhoneCode(t, e, "voice", "+442079460958")
 	step(t, ctx, "a wrong code",

@@ -523,7 +523,8 @@ func TestBrowserPhoneEnrollment(t *testing.T) {
 		chromedp.KeyEvent(" "),
 		chromedp.Focus(`#phone`, chromedp.ByQuery),
 		chromedp.KeyEvent(kb.Enter),
-		chromedp.WaitVisible(`#code`, chromedp.ByQuery),
+		// #code is on the enrollment page too: wait for the call's code page itself.
+		chromedp.WaitReady(`input[name="method"][value="voice"]`, chromedp.ByQuery),
 	)
 	code := lastPhoneCode(t, e, "voice", "+442079460958")
 	step(t, ctx, "enter the code the call read out",
