@@ -287,6 +287,13 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	defer st.Close()
+	// The same rules as a reset or a registration: not a common or breached password, nor one
+	// made from the person's address, name or the tenant's name.
+	if err := password.CheckNew(pw, c.cfg.Password.MinLength, email, name, t.Name); errors.Is(err, password.ErrCommon) {
+		return fmt.Errorf("password: %w; choose something harder to guess, like three or four unrelated words", err)
+	} else if err != nil {
+		return fmt.Errorf("password: %w", err)
+	}
 	var num phone.Number
 	if phoneIn != "" {
 		if num, err = phone.Parse(phoneIn, t.PhoneRegion); err != nil {

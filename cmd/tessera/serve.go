@@ -17,6 +17,7 @@ import (
 	"github.com/tessera-health/tessera/internal/demo"
 	"github.com/tessera-health/tessera/internal/phone"
 	"github.com/tessera-health/tessera/internal/server"
+	"github.com/tessera-health/tessera/internal/web"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -122,8 +123,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// janitor removes expired auth requests, sessions and tokens, spent codes, old send records and
-// abandoned enrollments every few minutes.
+// janitor runs every few minutes: it removes expired auth requests, sessions and tokens, spent
+// codes, old send records, abandoned enrollments, and browsers not seen for over a year.
 func janitor(ctx context.Context, node *server.Server) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -137,6 +138,9 @@ func janitor(ctx context.Context, node *server.Server) {
 			}
 			if err := node.Store().PruneFactorData(ctx, time.Hour); err != nil {
 				slog.Warn("janitor: prune codes and pending factors", "err", err)
+			}
+			if err := node.Store().PruneKnownBrowsers(ctx, web.KnownBrowserTTL+24*time.Hour); err != nil {
+				slog.Warn("janitor: prune known browsers", "err", err)
 			}
 		}
 	}

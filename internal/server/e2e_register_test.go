@@ -490,3 +490,29 @@ func TestRegisterCSRF(t *testing.T) {
 	}
 	e.noUser("rosa@example.org")
 }
+
+// TestRegisterCommonPassword: a common password, or one made from the person's own address or
+// name, is refused on the form with a plain message tied to the field; nothing is kept or sent.
+func TestRegisterCommonPassword(t *testing.T) {
+	e, r := regSetup(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, true)
+	br := newBrowser(t)
+	br.openRegistration(e, r)
+	for pw, want := range map[string]string{
+		"password123":    "That password is too common. Choose something harder to guess, like three or four unrelated words.",
+		"iloveyou":       "That password is too common.",
+		"rosa.diaz":      "That password is too easy to guess from your email address or name.",
+		"Rosa Diaz 1990": "That password is too easy to guess from your email address or name.",
+	} {
+		br.fillRegistration(e.issuer, "Rosa Díaz", "rosa.diaz@example.org", pw, regMobile)
+		if br.status != http.StatusBadRequest || !strings.Contains(br.body, want) || !strings.Contains(br.body, `id="password-error"`) {
+			t.Fatalf("registration with %q: %d, want 400 with %q: %.400s", pw, br.status, want, br.body)
+		}
+		if strings.Contains(br.body, `value="`+pw+`"`) {
+			t.Errorf("the form echoed the refused password %q", pw)
+		}
+	}
+	e.noUser("rosa.diaz@example.org")
+	if hasRegistrationCookie(t, br, e.issuer) || len(e.node.Outbox.List()) != 0 {
+		t.Fatal("a refused password kept a registration or sent something")
+	}
+}

@@ -113,3 +113,79 @@ func TestPasswordReset(t *testing.T) {
 		t.Error("no notice of the password change")
 	}
 }
+
+// TestPasswordResetCommon: a common password, or one made from the person's own address, is
+// refused on the reset page with a plain message; the password, the link and the code the
+// person typed all stay as they were, so a better password goes through with the same code.
+func TestPasswordResetCommon(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	id, sec := e.client(store.ClientWeb, nil)
+	u := e.user("pat@example.org", "correct horse battery")
+	enrollDirect(t, e, u)
+	r := e.rp(id, sec)
+	backups, err := e.node.Login.Backup.Generate(e.ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := newBrowser(t)
+	start, _ := r.authURL()
+	br.get(start)
+	m := regexp.MustCompile(`href="(/forgot\?authRequestID=[^"]+)"`).FindStringSubmatch(br.body)
+	if m == nil {
+		t.Fatal("no 'Forgot your password?' link on the sign-in page")
+	}
+	br.get(e.issuer + strings.ReplaceAll(m[1], "&amp;", "&"))
+	fields := br.formFields()
+	fields.Set("email", "pat@example.org")
+	br.post(e.issuer+"/forgot", fields)
+	var link string
+	for _, msg := range e.node.Outbox.List() {
+		if msg.To == "pat@example.org" && msg.Subject == "Reset your Tessera password" {
+			link = resetLinkRe.FindString(msg.Body)
+		}
+	}
+	if link == "" {
+		t.Fatal("no reset link was emailed")
+	}
+	br.get(link)
+	post := func(pw string) {
+		fields := br.formFields()
+		fields.Set("code", backups[0])
+		fields.Set("password", pw)
+		fields.Set("password2", pw)
+		br.post(e.issuer+"/reset", fields)
+	}
+	for pw, want := range map[string]string{
+		"password123":     "That password is too common. Choose something harder to guess, like three or four unrelated words.",
+		"ＰＡＳＳＷＯＲＤ123":     "That password is too common.",
+		"pat@example.org": "That password is too easy to guess from your email address or name.",
+		"Pat Smith 1980!": "That password is too easy to guess from your email address or name.",
+	} {
+		post(pw)
+		if br.status != 400 || !strings.Contains(br.body, want) || !strings.Contains(br.body, `autocomplete="new-password"`) {
+			t.Fatalf("reset to %q: %d, want 400 with %q: %.300s", pw, br.status, want, br.body)
+		}
+		if regexp.MustCompile(`name="password2?"[^>]*value="[^"]`).MatchString(br.body) {
+			t.Errorf("the form echoed the refused password %q", pw)
+		}
+	}
+	after, err := e.st.UserByID(e.ctx, u.ID)
+	if err != nil || after.PasswordHash != u.PasswordHash {
+		t.Fatalf("a refused reset changed the password: %v", err)
+	}
+	if !outboxHas(e, "pat@example.org", "Reset your Tessera password") || outboxHas(e, "pat@example.org", "Your password was changed") {
+		t.Error("a refused reset sent a change notice")
+	}
+	// The same link and the same backup code take a good password.
+	post("plum tree harbour lantern")
+	if br.status != 200 || !strings.Contains(br.body, "Your password was changed") {
+		t.Fatalf("reset after a refusal: %d %.300s", br.status, br.body)
+	}
+	nb := newBrowser(t)
+	start, _ = r.authURL()
+	nb.get(start)
+	nb.submitLogin(e.issuer, "pat@example.org", "plum tree harbour lantern")
+	if !strings.Contains(nb.body, `action="/mfa/verify"`) {
+		t.Errorf("the new password did not lead to the code step: %d", nb.status)
+	}
+}

@@ -19,6 +19,7 @@ func TestConformance(t *testing.T) {
 		t.Run(b.Name+" account", func(t *testing.T) { storetest.RunAccountTests(t, b) })
 		t.Run(b.Name+" registrations", func(t *testing.T) { storetest.RunRegistrationTests(t, b) })
 		t.Run(b.Name+" call confirmations", func(t *testing.T) { storetest.RunCallTests(t, b) })
+		t.Run(b.Name+" browsers", func(t *testing.T) { storetest.RunBrowserTests(t, b) })
 	}
 }
 

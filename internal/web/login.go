@@ -75,6 +75,9 @@ type Login struct {
 	RememberFor   time.Duration
 	Devices       oidcop.Hasher
 	DeviceNetwork string
+	// Browsers is the keyed hash of the tessera_browser cookie that tells a browser the person
+	// has signed in from before; nil turns the "sign-in from a new browser" notice off.
+	Browsers oidcop.Hasher
 }
 
 // NewLogin wires the sign-in pages.
@@ -401,6 +404,8 @@ func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *oidcop.Auth
 	}
 	if how == "sso" {
 		_ = l.st.TouchSession(ctx, se.ID, time.Time{}, nil, "")
+	} else {
+		l.seeBrowser(w, r, se, ar.GetClientID())
 	}
 	l.result("ok")
 	l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "login." + how, Result: "ok",

@@ -561,7 +561,7 @@ func (l *Login) notifyUser(r *http.Request, u *store.User, t *store.Tenant, kind
 	for k, v := range data {
 		kv = append(kv, k, v)
 	}
-	m := delivery.Message{Channel: "email", To: u.Email, Subject: loc.T("notice." + kind + ".subject"),
+	m := delivery.Message{Channel: "email", To: u.Email, Subject: loc.T("notice."+kind+".subject", kv...),
 		Body: loc.T("notice."+kind+".body", kv...)}
 	if err := l.Mailer.Send(context.WithoutCancel(r.Context()), m); err != nil {
 		slog.ErrorContext(r.Context(), "notice: send", "kind", kind, "err", err)

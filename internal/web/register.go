@@ -135,11 +135,10 @@ func (l *Login) registerSubmit(w http.ResponseWriter, r *http.Request) {
 	if !plausibleEmail(in.Email) {
 		errs["email"] = &i18n.Msg{ID: "register.email_invalid"}
 	}
-	if err := password.CheckPolicy(pw, l.minPassword()); err != nil {
+	if err := password.CheckNew(pw, l.minPassword(), in.Email, in.Name, t.Name); err != nil {
+		errs["password"] = l.passwordProblem(err)
 		if errors.Is(err, password.ErrTooLong) {
 			errs["password"] = &i18n.Msg{ID: "register.password_long", Data: map[string]any{"Max": password.MaxLen}}
-		} else {
-			errs["password"] = &i18n.Msg{ID: "reset.too_short", Data: map[string]any{"Min": l.minPassword()}}
 		}
 	}
 	num, lineType, err := l.judgeNumber(r, t, in.Phone, policy.SMS)

@@ -187,6 +187,21 @@ func (l *Login) minPassword() int {
 	return 8
 }
 
+// passwordProblem says in plain words why password.CheckNew refused a new password.
+func (l *Login) passwordProblem(err error) *i18n.Msg {
+	switch {
+	case errors.Is(err, password.ErrTooLong):
+		return &i18n.Msg{ID: "reset.too_long", Data: map[string]any{"Max": password.MaxLen}}
+	case errors.Is(err, password.ErrBlank):
+		return &i18n.Msg{ID: "reset.blank"}
+	case errors.Is(err, password.ErrPersonal):
+		return &i18n.Msg{ID: "reset.personal"}
+	case errors.Is(err, password.ErrCommon):
+		return &i18n.Msg{ID: "reset.common"}
+	}
+	return &i18n.Msg{ID: "reset.too_short", Data: map[string]any{"Min": l.minPassword()}}
+}
+
 func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil || !l.cookies.CheckCSRF(r) {
@@ -199,7 +214,22 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	// The second factor first: a wrong code counts toward the lock like any other.
+	// The new password first, so that a refused one does not spend the code (a texted code
+	// would have to be sent again).
+	pw := r.PostForm.Get("password")
+	if pw != r.PostForm.Get("password2") {
+		l.renderReset(w, r, rc, token, http.StatusBadRequest, &i18n.Msg{ID: "reset.mismatch"})
+		return
+	}
+	tenantName := ""
+	if rc.tenant != nil {
+		tenantName = rc.tenant.Name
+	}
+	if err := password.CheckNew(pw, l.minPassword(), rc.user.Email, rc.user.Name, tenantName); err != nil {
+		l.renderReset(w, r, rc, token, http.StatusBadRequest, l.passwordProblem(err))
+		return
+	}
+	// Then the second factor: a wrong code counts toward the lock like any other.
 	if rc.totp != nil || rc.phone != nil || rc.backup {
 		code := r.PostForm.Get("code")
 		err := factor.ErrWrong
@@ -227,22 +257,6 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		_ = l.st.MFASuccess(ctx, rc.user.ID)
-	}
-	pw := r.PostForm.Get("password")
-	if pw != r.PostForm.Get("password2") {
-		l.renderReset(w, r, rc, token, http.StatusBadRequest, &i18n.Msg{ID: "reset.mismatch"})
-		return
-	}
-	if err := password.CheckPolicy(pw, l.minPassword()); err != nil {
-		msg := &i18n.Msg{ID: "reset.too_short", Data: map[string]any{"Min": l.minPassword()}}
-		switch {
-		case errors.Is(err, password.ErrTooLong):
-			msg = &i18n.Msg{ID: "reset.too_long", Data: map[string]any{"Max": password.MaxLen}}
-		case errors.Is(err, password.ErrBlank):
-			msg = &i18n.Msg{ID: "reset.blank"}
-		}
-		l.renderReset(w, r, rc, token, http.StatusBadRequest, msg)
-		return
 	}
 	hash, err := l.pw.Hash(ctx, pw)
 	if err == nil {
