@@ -46,11 +46,11 @@ func TestSeedAndRun(t *testing.T) {
 	t.Setenv("TESSERA_SECRET_KEY_FILE", filepath.Join(dir, "secret.key"))
 	var seedOut, seedErr bytes.Buffer
 	ctx := context.Background()
-	if err := seed(ctx, []string{"--tessera", bin, "--users", "40"}, &seedOut, &seedErr); err != nil {
+	if err := seed(ctx, []string{"--tessera", bin, "--users", "400"}, &seedOut, &seedErr); err != nil {
 		t.Fatalf("seed: %v\n%s", err, seedErr.String())
 	}
 	var s Seed
-	if err := json.Unmarshal(seedOut.Bytes(), &s); err != nil || len(s.Users) != 40 || s.ServiceSecret == "" {
+	if err := json.Unmarshal(seedOut.Bytes(), &s); err != nil || len(s.Users) != 400 || s.ServiceSecret == "" {
 		t.Fatalf("seed output: %v %+v", err, s)
 	}
 	seedFile := filepath.Join(dir, "seed.json")
