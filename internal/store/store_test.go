@@ -18,6 +18,7 @@ func TestConformance(t *testing.T) {
 		t.Run(b.Name+" import", func(t *testing.T) { storetest.RunImportTests(t, b) })
 		t.Run(b.Name+" account", func(t *testing.T) { storetest.RunAccountTests(t, b) })
 		t.Run(b.Name+" registrations", func(t *testing.T) { storetest.RunRegistrationTests(t, b) })
+		t.Run(b.Name+" policy", func(t *testing.T) { storetest.RunPolicyTests(t, b) })
 	}
 }
 
