@@ -205,7 +205,7 @@ func (l *Login) loadAccount(r *http.Request, se *store.Session) (*accountContext
 			ac.usable = append(ac.usable, f)
 		}
 	}
-	s, err := l.facts(r, u, t, se, l.rememberedDevice(r, &loginContext{user: u, se: se}) != nil)
+	s, err := l.facts(r, u, t, se, l.rememberedDevice(r, &loginContext{user: u, se: se, tenant: t}) != nil)
 	if err != nil {
 		return nil, gateFailure
 	}
