@@ -539,16 +539,19 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A wrong answer counts against the same seven as the sign-in's.
-	failures, locked, ferr := l.st.MFAFailure(ctx, ac.user.ID, policy.MaxFailedCodes)
+	res, ferr := l.st.CountMFAFailure(ctx, ac.user.ID, policy.MaxFailedCodes)
 	if ferr != nil {
 		slog.ErrorContext(ctx, "account: count failure", "err", ferr)
 	}
-	event.Result = "failed"
+	failures := res.Failures
+	event.Result = failureResult(res)
 	l.audit.Record(ctx, event)
-	if locked {
-		l.audit.Record(ctx, &store.AuditEvent{TenantID: ac.tenant.ID, Event: "user.locked", Result: "ok",
-			SubjectID: ac.user.ID, ClientID: store.AccountClientID(ac.tenant.ID), Detail: "too many wrong codes"})
-		l.notifyUser(r, ac.user, ac.tenant, "locked", nil)
+	if res.Locked {
+		if res.LockedNow {
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: ac.tenant.ID, Event: "user.locked", Result: "ok",
+				SubjectID: ac.user.ID, ClientID: store.AccountClientID(ac.tenant.ID), Detail: "too many wrong codes"})
+			l.notifyUser(r, ac.user, ac.tenant, "locked", nil)
+		}
 		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
 			"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": ac.user.Locale})
 		return

@@ -335,16 +335,19 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 // every application and node) and shows how many are left — or the lock.
 func (l *Login) wrongAnswer(w http.ResponseWriter, r *http.Request, lc *loginContext, event string, msg *i18n.Msg) {
 	ctx := r.Context()
-	failures, locked, ferr := l.st.MFAFailure(ctx, lc.user.ID, policy.MaxFailedCodes)
+	res, ferr := l.st.CountMFAFailure(ctx, lc.user.ID, policy.MaxFailedCodes)
 	if ferr != nil {
 		slog.ErrorContext(ctx, "mfa: count failure", "err", ferr)
 	}
-	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: event, Result: "failed",
+	failures := res.Failures
+	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: event, Result: failureResult(res),
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
-	if locked {
-		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "user.locked", Result: "ok",
-			SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "too many wrong codes"})
-		l.notify(r, lc, "locked", nil)
+	if res.Locked {
+		if res.LockedNow {
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "user.locked", Result: "ok",
+				SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "too many wrong codes"})
+			l.notify(r, lc, "locked", nil)
+		}
 		l.renderLocked(w, r, lc)
 		return
 	}
@@ -353,6 +356,15 @@ func (l *Login) wrongAnswer(w http.ResponseWriter, r *http.Request, lc *loginCon
 		msg.Data = map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-failures)}
 	}
 	l.renderChallenge(w, r, lc, http.StatusUnauthorized, msg)
+}
+
+// failureResult is the audit result of a wrong answer: "failed" when it counted toward the
+// seven, "locked" when the account was already locked (a guess racing the lock on another node).
+func failureResult(res store.MFAFailureResult) string {
+	if !res.Counted && res.Locked {
+		return "locked"
+	}
+	return "failed"
 }
 
 // enroll confirms a new authenticator with a code from it; that code is also this sign-in's

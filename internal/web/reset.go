@@ -213,10 +213,21 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 			err = l.Backup.Use(ctx, rc.user.ID, code)
 		}
 		if err != nil {
-			failures, locked, _ := l.st.MFAFailure(ctx, rc.user.ID, policy.MaxFailedCodes)
-			l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "password.reset", Result: "failed",
+			res, ferr := l.st.CountMFAFailure(ctx, rc.user.ID, policy.MaxFailedCodes)
+			if ferr != nil {
+				slog.ErrorContext(ctx, "reset: count failure", "err", ferr)
+			}
+			failures := res.Failures
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "password.reset", Result: failureResult(res),
 				SubjectID: rc.user.ID, Detail: "wrong second factor"})
-			if locked {
+			if res.LockedNow {
+				l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "user.locked", Result: "ok",
+					SubjectID: rc.user.ID, Detail: "too many wrong codes"})
+				if rc.tenant != nil {
+					l.notifyUser(r, rc.user, rc.tenant, "locked", nil)
+				}
+			}
+			if res.Locked {
 				l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
 					"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": rc.user.Locale})
 				return

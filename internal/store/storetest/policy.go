@@ -24,6 +24,7 @@ func RunPolicyTests(t *testing.T, b Backend) {
 		"reset forgets devices":       testResetForgetsDevices,
 		"disable mfa":                 testDisableMFA,
 		"disable mfa refused by rule": testDisableMFARefused,
+		"lock counted once":           testLockCountedOnce,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -288,5 +289,48 @@ func testDisableMFARefused(t *testing.T, st *store.Store) {
 		if _, err := st.FactorByID(ctx, p.ID, pf.ID); err != nil {
 			t.Errorf("%s: the factor went", role)
 		}
+	}
+}
+
+// testLockCountedOnce: of 50 parallel wrong answers exactly 7 are counted and exactly one locks
+// the account, so each failure and the lock are audited once.
+func testLockCountedOnce(t *testing.T, st *store.Store) {
+	u := accountUser(t, st)
+	var (
+		wg                sync.WaitGroup
+		mu                sync.Mutex
+		counted, lockedBy int
+	)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				res, err := st.CountMFAFailure(ctx, u.ID, 7)
+				if isBusy(err) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !res.Locked && res.Failures >= 7 {
+					t.Errorf("count %d without the lock", res.Failures)
+				}
+				mu.Lock()
+				if res.Counted {
+					counted++
+				}
+				if res.LockedNow {
+					lockedBy++
+				}
+				mu.Unlock()
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	if counted != 7 || lockedBy != 1 {
+		t.Errorf("counted %d, locked by %d; want 7 and 1", counted, lockedBy)
 	}
 }
