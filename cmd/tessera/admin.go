@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,14 +38,33 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 
 // tenantPolicy holds the policy flags tenant create and update share.
 type tenantPolicy struct {
-	mfa, enforceFrom, phoneRegion, selfRegistration string
+	mfa, enforceFrom, phoneRegion, selfRegistration         string
+	rememberDays, rememberNetwork, rememberMFA, patientsOff string
 }
+
+// maxRememberDays bounds --remember-device-days (a year; the seeds ask for 7).
+const maxRememberDays = 365
 
 func (p *tenantPolicy) register(c *command) {
 	c.fs.StringVar(&p.mfa, "mfa", "", "MFA for every practice of the tenant: off, optional or required (default optional)")
 	c.fs.StringVar(&p.enforceFrom, "enforce-from", "", "date (YYYY-MM-DD) from which sign-in forces MFA enrollment")
 	c.fs.StringVar(&p.phoneRegion, "phone-region", "", "region (ISO 3166, e.g. US, GB) for phone numbers typed without a country code (default US)")
 	c.fs.StringVar(&p.selfRegistration, "self-registration", "", "on lets people create their own accounts at /register (default off)")
+	c.fs.StringVar(&p.rememberDays, "remember-device-days", "", "days \"Don't ask for a code on this device\" lasts; 0 turns the checkbox off (default 7)")
+	c.fs.StringVar(&p.rememberNetwork, "remember-device-network", "", "how closely a remembered device is tied to its address: exact, prefix (IPv4 /24, IPv6 /56) or off (default exact)")
+	c.fs.StringVar(&p.rememberMFA, "remember-device-mfa", "", "on: a sign-in on a remembered device counts as multi-factor (amr rmd); off: the code is asked anyway (default on)")
+	c.fs.StringVar(&p.patientsOff, "patients-may-disable-mfa", "", "on lets patients turn two-step sign-in off with their password while --mfa is optional (default off)")
+}
+
+// onOff reads an on|off flag.
+func onOff(flag, v string) (bool, error) {
+	switch v {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, usagef("--%s %q: use on or off", flag, v)
 }
 
 func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
@@ -65,14 +85,38 @@ func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
 		t.PhoneRegion = region
 	}
 	if c.set("self-registration") {
-		switch p.selfRegistration {
-		case "on":
-			t.SelfRegistration = true
-		case "off":
-			t.SelfRegistration = false
-		default:
-			return usagef("--self-registration %q: use on or off", p.selfRegistration)
+		on, err := onOff("self-registration", p.selfRegistration)
+		if err != nil {
+			return err
 		}
+		t.SelfRegistration = on
+	}
+	if c.set("remember-device-days") {
+		d, err := strconv.Atoi(strings.TrimSpace(p.rememberDays))
+		if err != nil || d < 0 || d > maxRememberDays {
+			return usagef("--remember-device-days %q: use a whole number of days from 0 (off) to %d", p.rememberDays, maxRememberDays)
+		}
+		t.RememberDeviceDays = &d
+	}
+	if c.set("remember-device-network") {
+		if !slices.Contains(store.NetworkModes, p.rememberNetwork) {
+			return usagef("--remember-device-network %q: use exact, prefix or off", p.rememberNetwork)
+		}
+		t.RememberDeviceNetwork = p.rememberNetwork
+	}
+	if c.set("remember-device-mfa") {
+		on, err := onOff("remember-device-mfa", p.rememberMFA)
+		if err != nil {
+			return err
+		}
+		t.RememberDeviceMFA = &on
+	}
+	if c.set("patients-may-disable-mfa") {
+		on, err := onOff("patients-may-disable-mfa", p.patientsOff)
+		if err != nil {
+			return err
+		}
+		t.PatientsMayDisableMFA = on
 	}
 	if c.set("enforce-from") {
 		if p.enforceFrom == "" {
@@ -144,7 +188,10 @@ func tenantUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := pol.apply(c, t); err != nil {
 		return err
 	}
-	if err := st.UpdateTenant(ctx, t); err != nil {
+	if err := st.UpdateTenant(ctx, t); errors.Is(err, store.ErrMFALocked) {
+		// Someone made it required between our read and our write.
+		return errors.New("MFA is required for this tenant and cannot be turned off once it is on")
+	} else if err != nil {
 		return err
 	}
 	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "tenant.updated", Detail: t.PolicySummary()}); err != nil {

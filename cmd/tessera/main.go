@@ -4,7 +4,9 @@
 //	tessera serve [--config F] [--addr A] [--issuer URL] [--database URL] [--demo]
 //	tessera migrate
 //	tessera tenant create --name NAME [--mfa off|optional|required] [--enforce-from YYYY-MM-DD]
-//	tessera tenant update --tenant ID [--mfa …] [--enforce-from …]
+//	tessera tenant update --tenant ID [--mfa …] [--enforce-from …] [--phone-region CC] [--self-registration on|off]
+//	    [--remember-device-days N] [--remember-device-network exact|prefix|off] [--remember-device-mfa on|off]
+//	    [--patients-may-disable-mfa on|off]   (the same policy flags for tenant create)
 //	tessera practice create --tenant ID --name NAME
 //	tessera client create --tenant ID --name NAME [--type web|public|service] [--redirect-uri URI]… [--post-logout-redirect-uri URI]…
 //	tessera user create --tenant ID --email EMAIL [--name NAME] [--phone NUMBER] [--role ROLE] [--practice ID] --password-stdin
@@ -49,8 +51,12 @@ const usage = `Tessera — OpenID Connect identity provider with built-in MFA, f
 Usage:
   tessera serve [--config F] [--addr A] [--issuer URL] [--database URL] [--demo]
   tessera migrate [--database URL]
-  tessera tenant create --name NAME [--mfa off|optional|required] [--enforce-from YYYY-MM-DD]
-  tessera tenant update --tenant ID [--mfa off|optional|required] [--enforce-from YYYY-MM-DD]
+  tessera tenant create --name NAME [tenant policy]
+  tessera tenant update --tenant ID [tenant policy]
+      tenant policy: [--mfa off|optional|required] [--enforce-from YYYY-MM-DD] [--phone-region CC]
+                     [--self-registration on|off] [--remember-device-days N]
+                     [--remember-device-network exact|prefix|off] [--remember-device-mfa on|off]
+                     [--patients-may-disable-mfa on|off]
   tessera practice create --tenant ID --name NAME
   tessera client create --tenant ID --name NAME [--type web|public|service]
                         [--redirect-uri URI]... [--post-logout-redirect-uri URI]...

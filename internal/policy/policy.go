@@ -39,6 +39,9 @@ type Tenant struct {
 	EnforceFrom time.Time // zero: enforced as soon as MFAMode is required
 	// RememberDevice is how long "Don't ask again on this device" lasts (0 disables it).
 	RememberDevice time.Duration
+	// RememberNetwork ties a remembered device to where it was remembered: "exact" address,
+	// "prefix" (IPv4 /24, IPv6 /56) or "off" (authn.Network).
+	RememberNetwork string
 	// RememberedDeviceIsMFA: whether a sign-in on a remembered device counts as multi-factor.
 	RememberedDeviceIsMFA bool
 	// PasskeyMFAWindow: passkey-only sign-ins satisfy MFA this long after the last other MFA.
@@ -49,8 +52,14 @@ type Tenant struct {
 
 // Defaults are the seeds' defaults.
 func Defaults() Tenant {
-	return Tenant{MFAMode: MFAOptional, RememberDevice: 7 * 24 * time.Hour, RememberedDeviceIsMFA: true,
+	return Tenant{MFAMode: MFAOptional, RememberDevice: 7 * 24 * time.Hour, RememberNetwork: "exact", RememberedDeviceIsMFA: true,
 		PasskeyMFAWindow: 90 * 24 * time.Hour}
+}
+
+// RemembersDevices reports whether "Don't ask for a code on this device" is offered: it lasts
+// some days and a remembered device counts as a second factor (otherwise it would change nothing).
+func (t Tenant) RemembersDevices() bool {
+	return t.RememberDevice > 0 && t.RememberedDeviceIsMFA
 }
 
 // Enforced reports whether MFA is required of everyone at now.

@@ -145,7 +145,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	s.Login.Issuer, s.Login.MinPasswordLength = opts.Issuer, opts.MinPasswordLength
 	s.Login.TOTP = totp.New(st, box)
 	s.Login.Backup = backupcode.New(st, box.Hasher("backup-code"))
-	s.Login.RememberFor, s.Login.Devices, s.Login.DeviceNetwork = 7*24*time.Hour, box.Hasher("remembered-device"), "exact"
+	s.Login.Devices = box.Hasher("remembered-device") // how long and how strictly: per tenant
 	s.Login.Browsers = box.Hasher("known-browser")
 	if opts.Dev {
 		// Dev mode: messages go to the dev outbox, so emailed codes work without a mail server.

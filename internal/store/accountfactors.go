@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Factor changes made from the account console, each check and change in one transaction.
@@ -88,4 +89,48 @@ func deleteFactorTx(tx *gorm.DB, userID string, f *Factor) error {
 		return ignoreNotFound(notFound(err))
 	}
 	return tx.Model(&Factor{}).Where("id = ?", next.ID).Update("is_default", true).Error
+}
+
+// ErrMFADisableRefused refuses to turn MFA off for someone policy does not let: only a patient,
+// only while their tenant allows it and its MFA is optional.
+var ErrMFADisableRefused = errors.New("store: MFA cannot be turned off for this person")
+
+// DisableMFA turns a patient's two-step sign-in off: every factor (active or pending), every
+// backup code and every remembered device of the person goes, and codes still outstanding are
+// spent — all in one transaction that first checks, on the rows as they are now, that the person
+// is a patient and that the tenant allows it with MFA optional (ErrMFADisableRefused otherwise).
+// On PostgreSQL the tenant row is read FOR SHARE, so a concurrent switch to required waits for
+// this transaction or makes it refuse.
+func (s *Store) DisableMFA(ctx context.Context, userID string) error {
+	now := s.unix()
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.lockKeys(tx, "factors:"+userID); err != nil {
+			return err
+		}
+		var u User
+		if err := tx.Where("id = ?", userID).First(&u).Error; err != nil {
+			return notFound(err)
+		}
+		q := tx.Where("id = ?", u.TenantID)
+		if s.dialect == "postgres" {
+			q = q.Clauses(clause.Locking{Strength: "SHARE"})
+		}
+		var t Tenant
+		if err := q.First(&t).Error; err != nil {
+			return notFound(err)
+		}
+		if u.Role != RolePatient || !t.PatientsMayDisableMFA || t.MFAMode != MFAOptional {
+			return ErrMFADisableRefused
+		}
+		if err := tx.Where("user_id = ?", userID).Delete(&Factor{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("user_id = ?", userID).Delete(&BackupCode{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&OTPCode{}).Where("user_id = ? AND spent_at IS NULL", userID).Update("spent_at", now).Error; err != nil {
+			return err
+		}
+		return tx.Model(&RememberedDevice{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error
+	})
 }

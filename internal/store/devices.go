@@ -46,3 +46,26 @@ func (s *Store) RevokeDevices(ctx context.Context, userID string) error {
 	return s.db.WithContext(ctx).Model(&RememberedDevice{}).Where("user_id = ? AND revoked_at IS NULL", userID).
 		Update("revoked_at", s.unix()).Error
 }
+
+// RememberedDevices lists a person's live remembered devices (not forgotten, not expired), the
+// most recently remembered first.
+func (s *Store) RememberedDevices(ctx context.Context, userID string) ([]RememberedDevice, error) {
+	var ds []RememberedDevice
+	err := s.db.WithContext(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, s.unix()).
+		Order("created_at DESC, id").Find(&ds).Error
+	return ds, err
+}
+
+// RevokeDevice forgets one remembered device of a person ("Forget this device"); its cookie
+// stops working at once. A device of someone else, or one already forgotten, is ErrNotFound.
+func (s *Store) RevokeDevice(ctx context.Context, userID, id string) error {
+	res := s.db.WithContext(ctx).Model(&RememberedDevice{}).Where("id = ? AND user_id = ? AND revoked_at IS NULL", id, userID).
+		Update("revoked_at", s.unix())
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -2,11 +2,18 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
+// ErrMFALocked refuses to move a tenant's MFA away from required: once MFA is required it
+// cannot be turned off (seed 002), whoever asks.
+var ErrMFALocked = errors.New("store: MFA is required for this tenant and cannot be turned off")
+
 // CreateTenant inserts a tenant; a name already taken (case-insensitively) is ErrConflict.
+// Policy fields left unset take the seeds' defaults.
 func (s *Store) CreateTenant(ctx context.Context, t *Tenant) error {
 	if t.ID == "" {
 		t.ID = NewID()
@@ -19,21 +26,68 @@ func (s *Store) CreateTenant(ctx context.Context, t *Tenant) error {
 	if t.PhoneRegion == "" {
 		t.PhoneRegion = "US"
 	}
+	if t.RememberDeviceDays == nil {
+		d := DefaultRememberDeviceDays
+		t.RememberDeviceDays = &d
+	}
+	if t.RememberDeviceNetwork == "" {
+		t.RememberDeviceNetwork = NetworkExact
+	}
+	if t.RememberDeviceMFA == nil {
+		m := DefaultRememberDeviceMFA
+		t.RememberDeviceMFA = &m
+	}
+	if err := validTenantPolicy(t); err != nil {
+		return err
+	}
 	return s.create(ctx, t)
 }
 
-// UpdateTenant saves a tenant's policy fields.
+func validTenantPolicy(t *Tenant) error {
+	if !slices.Contains([]string{MFAOff, MFAOptional, MFARequired}, t.MFAMode) {
+		return fmt.Errorf("store: unknown MFA mode %q", t.MFAMode)
+	}
+	if t.RememberDeviceDays != nil && *t.RememberDeviceDays < 0 {
+		return fmt.Errorf("store: remember-device days %d is negative", *t.RememberDeviceDays)
+	}
+	if t.RememberDeviceNetwork != "" && !slices.Contains(NetworkModes, t.RememberDeviceNetwork) {
+		return fmt.Errorf("store: unknown remember-device network %q", t.RememberDeviceNetwork)
+	}
+	return nil
+}
+
+// UpdateTenant saves a tenant's policy fields (nil pointers are left as they are). Moving MFA
+// away from required is refused with ErrMFALocked by the UPDATE's own WHERE clause, so a caller
+// holding a stale copy of the row, or racing another on a second node, cannot sneak past it.
 func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
+	if err := validTenantPolicy(t); err != nil {
+		return err
+	}
 	t.UpdatedAt = s.unix()
-	res := s.db.WithContext(ctx).Model(&Tenant{}).Where("id = ?", t.ID).Updates(map[string]any{
+	fields := map[string]any{
 		"mfa_mode": t.MFAMode, "enforce_from": t.EnforceFrom, "updated_at": t.UpdatedAt,
 		"phone_region": t.PhoneRegion, "self_registration": t.SelfRegistration,
-	})
+		"patients_may_disable_mfa": t.PatientsMayDisableMFA,
+	}
+	if t.RememberDeviceDays != nil {
+		fields["remember_device_days"] = *t.RememberDeviceDays
+	}
+	if t.RememberDeviceNetwork != "" {
+		fields["remember_device_network"] = t.RememberDeviceNetwork
+	}
+	if t.RememberDeviceMFA != nil {
+		fields["remember_device_mfa"] = *t.RememberDeviceMFA
+	}
+	res := s.db.WithContext(ctx).Model(&Tenant{}).
+		Where("id = ? AND (mfa_mode <> ? OR ? = ?)", t.ID, MFARequired, t.MFAMode, MFARequired).Updates(fields)
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		return ErrNotFound
+		if _, err := s.TenantByID(ctx, t.ID); err != nil {
+			return err
+		}
+		return ErrMFALocked
 	}
 	return nil
 }
@@ -163,5 +217,6 @@ func (s *Store) CountSigningKeys(ctx context.Context) (int64, error) {
 
 // PolicySummary is the tenant's policy in one audit-friendly line.
 func (t *Tenant) PolicySummary() string {
-	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t", t.MFAMode, t.PhoneRegion, t.SelfRegistration)
+	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t remember_device_days=%d remember_device_network=%s remember_device_mfa=%t patients_may_disable_mfa=%t",
+		t.MFAMode, t.PhoneRegion, t.SelfRegistration, t.RememberDays(), t.RememberNetwork(), t.RememberedDeviceIsMFA(), t.PatientsMayDisableMFA)
 }

@@ -9,6 +9,24 @@ import (
 // never pass the limit: once locked, the WHERE clause matches nothing. It returns the count and
 // whether the account is now locked.
 func (s *Store) MFAFailure(ctx context.Context, userID string, limit int) (failures int, locked bool, err error) {
+	f, err := s.CountMFAFailure(ctx, userID, limit)
+	return f.Failures, f.Locked, err
+}
+
+// MFAFailureResult is what one wrong answer did.
+type MFAFailureResult struct {
+	Failures int  // the count now
+	Locked   bool // the account is locked now
+	// Counted: this answer was counted (false when the account was already locked, so a guess
+	// racing the lock on another node changes nothing and is not a failure on the record).
+	Counted bool
+	// LockedNow: this answer was the one that locked the account (exactly one answer is).
+	LockedNow bool
+}
+
+// CountMFAFailure is MFAFailure telling also whether this answer was counted and whether it
+// locked the account, so the caller audits each failure and the lock exactly once.
+func (s *Store) CountMFAFailure(ctx context.Context, userID string, limit int) (MFAFailureResult, error) {
 	now := s.unix()
 	var row struct {
 		MFAFailures int
@@ -19,17 +37,17 @@ func (s *Store) MFAFailure(ctx context.Context, userID string, limit int) (failu
 		WHERE id = ? AND locked_at IS NULL
 		RETURNING mfa_failures, locked_at`, limit, now, now, userID).Scan(&row)
 	if res.Error != nil {
-		return 0, false, res.Error
+		return MFAFailureResult{}, res.Error
 	}
 	if res.RowsAffected == 0 {
 		// Already locked (or no such user): nothing changes, and the answer is "locked".
 		u, err := s.UserByID(ctx, userID)
 		if err != nil {
-			return 0, false, err
+			return MFAFailureResult{}, err
 		}
-		return u.MFAFailures, u.LockedAt != nil, nil
+		return MFAFailureResult{Failures: u.MFAFailures, Locked: u.LockedAt != nil}, nil
 	}
-	return row.MFAFailures, row.LockedAt != nil, nil
+	return MFAFailureResult{Failures: row.MFAFailures, Locked: row.LockedAt != nil, Counted: true, LockedNow: row.LockedAt != nil}, nil
 }
 
 // MFASuccess resets the count after a right answer (a locked account stays locked).

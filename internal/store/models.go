@@ -43,8 +43,60 @@ type Tenant struct {
 	PhoneRegion string
 	// SelfRegistration lets people create their own accounts at /register.
 	SelfRegistration bool
-	CreatedAt        int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt        int64 `gorm:"autoUpdateTime:false"`
+	// RememberDeviceDays is how long "Don't ask for a code on this device" lasts; 0 turns the
+	// checkbox off. Nil on a new struct means the default (7); read it with RememberDays.
+	RememberDeviceDays *int `gorm:"column:remember_device_days"`
+	// RememberDeviceNetwork ties a remembered device to the address it was remembered from:
+	// NetworkExact, NetworkPrefix (IPv4 /24, IPv6 /56) or NetworkOff; "" means exact.
+	RememberDeviceNetwork string `gorm:"column:remember_device_network"`
+	// RememberDeviceMFA: whether a sign-in on a remembered device counts as multi-factor (amr
+	// "rmd"). Nil on a new struct means the default (true); read it with RememberedDeviceIsMFA.
+	RememberDeviceMFA *bool `gorm:"column:remember_device_mfa"`
+	// PatientsMayDisableMFA lets patients turn MFA off with their password while the tenant's
+	// MFA is optional.
+	PatientsMayDisableMFA bool  `gorm:"column:patients_may_disable_mfa"`
+	CreatedAt             int64 `gorm:"autoCreateTime:false"`
+	UpdatedAt             int64 `gorm:"autoUpdateTime:false"`
+}
+
+// Remember-device network granularities (internal/authn.Network).
+const (
+	NetworkExact  = "exact"
+	NetworkPrefix = "prefix"
+	NetworkOff    = "off"
+)
+
+// NetworkModes lists the valid remember-device network granularities.
+var NetworkModes = []string{NetworkExact, NetworkPrefix, NetworkOff}
+
+// Tenant policy defaults (the seeds'), as the migration sets them for existing tenants.
+const (
+	DefaultRememberDeviceDays = 7
+	DefaultRememberDeviceMFA  = true
+)
+
+// RememberDays is how many days a device may be remembered (0: not at all).
+func (t *Tenant) RememberDays() int {
+	if t.RememberDeviceDays == nil {
+		return DefaultRememberDeviceDays
+	}
+	return *t.RememberDeviceDays
+}
+
+// RememberNetwork is the remember-device network granularity.
+func (t *Tenant) RememberNetwork() string {
+	if t.RememberDeviceNetwork == "" {
+		return NetworkExact
+	}
+	return t.RememberDeviceNetwork
+}
+
+// RememberedDeviceIsMFA reports whether a remembered device counts as a second factor.
+func (t *Tenant) RememberedDeviceIsMFA() bool {
+	if t.RememberDeviceMFA == nil {
+		return DefaultRememberDeviceMFA
+	}
+	return *t.RememberDeviceMFA
 }
 
 // Practice is one clinic inside a tenant.

@@ -75,6 +75,9 @@ func (l *Login) AccountRoutes(mux *http.ServeMux) {
 		mux.HandleFunc("POST /account/"+name, l.accountGuarded(name))
 	}
 	mux.HandleFunc("POST /account/totp/confirm", l.accountTOTPConfirm)
+	mux.HandleFunc("POST /account/devices/forget", l.accountForgetDevice)
+	mux.HandleFunc("POST /account/devices/forget-all", l.accountForgetDevices)
+	mux.HandleFunc("POST /account/mfa-off", l.accountMFAOff)
 	mux.HandleFunc("POST /account/code", l.accountCode)
 	mux.HandleFunc("POST /account/code/resend", l.accountCodeResend)
 }
@@ -205,7 +208,7 @@ func (l *Login) loadAccount(r *http.Request, se *store.Session) (*accountContext
 			ac.usable = append(ac.usable, f)
 		}
 	}
-	s, err := l.facts(r, u, t, se, l.rememberedDevice(r, &loginContext{user: u, se: se}) != nil)
+	s, err := l.facts(r, u, t, se, l.rememberedDevice(r, &loginContext{user: u, se: se, tenant: t}) != nil)
 	if err != nil {
 		return nil, gateFailure
 	}
@@ -268,7 +271,7 @@ func (l *Login) accountForm(w http.ResponseWriter, r *http.Request) (*accountCon
 // accountNotices are the confirmations a finished change may show on the page (?done=…): a
 // fixed list, so a link can never put words of its own on it.
 var accountNotices = []string{"totp_added", "totp_changed", "phone_added", "email_added", "mobile_verified",
-	"default", "removed"}
+	"default", "removed", "device_forgotten", "devices_forgotten", "mfa_disabled"}
 
 func (l *Login) accountSecurity(w http.ResponseWriter, r *http.Request) {
 	ac, ok := l.account(w, r)
@@ -315,6 +318,7 @@ func (l *Login) renderSecurity(w http.ResponseWriter, r *http.Request, ac *accou
 		"EmailOption": l.Codes[policy.Email] != nil && role.Allows(policy.Email) && ac.user.Email != "" && !ac.has(policy.Email),
 		"Mobile":      maskDestination(ac.user.Phone), "MobileVerified": ac.user.PhoneVerified,
 		"Phone": r.PostForm.Get("phone"), "PhoneKind": r.PostForm.Get("kind"),
+		"Devices": l.deviceRows(r, ac), "DevicesOffered": rememberDays(ac.tenant) > 0, "MFAOffOption": mayDisableMFA(ac),
 	}
 	if l.Backup != nil && len(ac.factors) > 0 {
 		left, err := l.Backup.Left(ctx, ac.user.ID)
@@ -535,16 +539,19 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A wrong answer counts against the same seven as the sign-in's.
-	failures, locked, ferr := l.st.MFAFailure(ctx, ac.user.ID, policy.MaxFailedCodes)
+	res, ferr := l.st.CountMFAFailure(ctx, ac.user.ID, policy.MaxFailedCodes)
 	if ferr != nil {
 		slog.ErrorContext(ctx, "account: count failure", "err", ferr)
 	}
-	event.Result = "failed"
+	failures := res.Failures
+	event.Result = failureResult(res)
 	l.audit.Record(ctx, event)
-	if locked {
-		l.audit.Record(ctx, &store.AuditEvent{TenantID: ac.tenant.ID, Event: "user.locked", Result: "ok",
-			SubjectID: ac.user.ID, ClientID: store.AccountClientID(ac.tenant.ID), Detail: "too many wrong codes"})
-		l.notifyUser(r, ac.user, ac.tenant, "locked", nil)
+	if res.Locked {
+		if res.LockedNow {
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: ac.tenant.ID, Event: "user.locked", Result: "ok",
+				SubjectID: ac.user.ID, ClientID: store.AccountClientID(ac.tenant.ID), Detail: "too many wrong codes"})
+			l.notifyUser(r, ac.user, ac.tenant, "locked", nil)
+		}
 		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
 			"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": ac.user.Locale})
 		return
@@ -567,20 +574,29 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 // the sign-in's (per account and address), never locking. It answers the request itself when the
 // password is wrong or must wait.
 func (l *Login) checkPassword(w http.ResponseWriter, r *http.Request, ac *accountContext, then string) bool {
+	if problem, status := l.passwordProblem(r, ac, "password"); problem != nil {
+		l.renderConfirm(w, r, ac, then, "password", status, nil, problem)
+		return false
+	}
+	return true
+}
+
+// passwordProblem checks the password posted in the form, slowed like the sign-in's (per account
+// and address), never locking, and audits the answer (account.confirm with detail). It returns
+// nil when the password is right, else what to tell the person and the status.
+func (l *Login) passwordProblem(r *http.Request, ac *accountContext, detail string) (*i18n.Msg, int) {
 	ctx := r.Context()
 	acctKey, ipKey := authn.ThrottleKeys(ac.tenant.ID, ac.user.Email, audit.RequestFrom(ctx).IP)
 	wait, hadFailures := l.throttled(r, acctKey, ipKey)
 	if wait > 0 {
 		loc := l.pages.Language(nil, r, nil, ac.user.Locale)
-		l.renderConfirm(w, r, ac, then, "password", http.StatusTooManyRequests, nil,
-			&i18n.Msg{ID: "confirm.throttled", Data: map[string]any{"Wait": plainDuration(loc, wait)}})
-		return false
+		return &i18n.Msg{ID: "confirm.throttled", Data: map[string]any{"Wait": plainDuration(loc, wait)}}, http.StatusTooManyRequests
 	}
 	ok, _, err := l.pw.Verify(ctx, r.PostForm.Get("password"), ac.user.PasswordHash)
 	if err != nil {
 		slog.WarnContext(ctx, "account: verify password", "err", err)
 	}
-	event := l.accountEvent(ac, "account.confirm", "password")
+	event := l.accountEvent(ac, "account.confirm", detail)
 	if !ok || ac.user.PasswordHash == "" {
 		for _, k := range []struct {
 			key   string
@@ -592,8 +608,7 @@ func (l *Login) checkPassword(w http.ResponseWriter, r *http.Request, ac *accoun
 		}
 		event.Result = "failed"
 		l.audit.Record(ctx, event)
-		l.renderConfirm(w, r, ac, then, "password", http.StatusUnauthorized, nil, &i18n.Msg{ID: "confirm.wrong_password"})
-		return false
+		return &i18n.Msg{ID: "confirm.wrong_password"}, http.StatusUnauthorized
 	}
 	if hadFailures {
 		if err := l.st.ThrottleReset(ctx, acctKey); err != nil {
@@ -601,7 +616,7 @@ func (l *Login) checkPassword(w http.ResponseWriter, r *http.Request, ac *accoun
 		}
 	}
 	l.audit.Record(ctx, event)
-	return true
+	return nil, 0
 }
 
 // sendAccountCode sends a code on kind to dest for the console (purpose: "confirm", "enroll",

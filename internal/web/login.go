@@ -70,11 +70,9 @@ type Login struct {
 	// Issuer builds links in emails; MinPasswordLength is the password policy's minimum.
 	Issuer            string
 	MinPasswordLength int
-	// Remembered devices: how long (0 turns the checkbox off), the keyed hash of their cookies,
-	// and how closely they are tied to the network ("exact", "prefix" or "off").
-	RememberFor   time.Duration
-	Devices       oidcop.Hasher
-	DeviceNetwork string
+	// Devices is the keyed hash of remembered-device cookies. How long a device is remembered
+	// and how closely it is tied to the network are the tenant's settings (store.Tenant).
+	Devices oidcop.Hasher
 	// Browsers is the keyed hash of the tessera_browser cookie that tells a browser the person
 	// has signed in from before; nil turns the "sign-in from a new browser" notice off.
 	Browsers oidcop.Hasher

@@ -96,6 +96,10 @@ func tenantPolicy(t *store.Tenant) policy.Tenant {
 	if t.EnforceFrom != nil {
 		tp.EnforceFrom = time.Unix(*t.EnforceFrom, 0)
 	}
+	tp.RememberDevice = time.Duration(t.RememberDays()) * 24 * time.Hour
+	tp.RememberNetwork = t.RememberNetwork()
+	tp.RememberedDeviceIsMFA = t.RememberedDeviceIsMFA()
+	tp.PatientsMayDisableMFA = t.PatientsMayDisableMFA
 	return tp
 }
 
@@ -209,7 +213,7 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 	data := map[string]any{"TitleID": "mfa.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
 		"BackupLeft": left > 0 && lc.purpose != "enroll", "BackupOpen": problem != nil && problem.ID == "backup.wrong",
-		"RememberDays": int(l.RememberFor / (24 * time.Hour)), "Channel": policy.TOTP, "Purpose": lc.purpose}
+		"RememberDays": rememberDays(lc.tenant), "Channel": policy.TOTP, "Purpose": lc.purpose}
 	if ch := l.Codes[lc.channel]; ch != nil {
 		data["Channel"], data["To"], data["Minutes"] = lc.channel, maskDestination(lc.dest), int(ch.TTL()/time.Minute)
 		if lc.factor != nil && lc.purpose == "enroll" {
@@ -334,16 +338,19 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 // every application and node) and shows how many are left — or the lock.
 func (l *Login) wrongAnswer(w http.ResponseWriter, r *http.Request, lc *loginContext, event string, msg *i18n.Msg) {
 	ctx := r.Context()
-	failures, locked, ferr := l.st.MFAFailure(ctx, lc.user.ID, policy.MaxFailedCodes)
+	res, ferr := l.st.CountMFAFailure(ctx, lc.user.ID, policy.MaxFailedCodes)
 	if ferr != nil {
 		slog.ErrorContext(ctx, "mfa: count failure", "err", ferr)
 	}
-	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: event, Result: "failed",
+	failures := res.Failures
+	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: event, Result: failureResult(res),
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
-	if locked {
-		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "user.locked", Result: "ok",
-			SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "too many wrong codes"})
-		l.notify(r, lc, "locked", nil)
+	if res.Locked {
+		if res.LockedNow {
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "user.locked", Result: "ok",
+				SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "too many wrong codes"})
+			l.notify(r, lc, "locked", nil)
+		}
 		l.renderLocked(w, r, lc)
 		return
 	}
@@ -352,6 +359,15 @@ func (l *Login) wrongAnswer(w http.ResponseWriter, r *http.Request, lc *loginCon
 		msg.Data = map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-failures)}
 	}
 	l.renderChallenge(w, r, lc, http.StatusUnauthorized, msg)
+}
+
+// failureResult is the audit result of a wrong answer: "failed" when it counted toward the
+// seven, "locked" when the account was already locked (a guess racing the lock on another node).
+func failureResult(res store.MFAFailureResult) string {
+	if !res.Counted && res.Locked {
+		return "locked"
+	}
+	return "failed"
 }
 
 // enroll confirms a new authenticator with a code from it; that code is also this sign-in's
@@ -500,10 +516,22 @@ func urlSafe(s string) template.URL {
 
 const deviceCookie = "tessera_device"
 
+// rememberDays is the N of "Don't ask for a code on this device for N days" for the tenant; 0
+// hides the checkbox (the tenant turned it off, or a remembered device would not count).
+func rememberDays(t *store.Tenant) int {
+	if !tenantPolicy(t).RemembersDevices() {
+		return 0
+	}
+	return t.RememberDays()
+}
+
 // rememberedDevice returns this browser's remembered device when it is still valid for this
-// person, this sign-in method and this network; nil otherwise.
+// person, this sign-in method and this network under the tenant's current policy (a shorter
+// period or a stricter network set since also applies to devices remembered before); nil
+// otherwise.
 func (l *Login) rememberedDevice(r *http.Request, lc *loginContext) *store.RememberedDevice {
-	if l.RememberFor <= 0 || l.Devices == nil {
+	tp := tenantPolicy(lc.tenant)
+	if tp.RememberDevice <= 0 || l.Devices == nil {
 		return nil
 	}
 	v := l.cookies.Get(r, deviceCookie)
@@ -511,27 +539,30 @@ func (l *Login) rememberedDevice(r *http.Request, lc *loginContext) *store.Remem
 		return nil
 	}
 	d, err := l.st.RememberedDeviceByToken(r.Context(), l.Devices.Sum(v))
-	if err != nil || d.UserID != lc.user.ID || !slices.Contains(store.SplitList(lc.se.AMR), d.Method) ||
-		d.Network != authn.Network(audit.RequestFrom(r.Context()).IP, l.DeviceNetwork) {
+	if err != nil || d.UserID != lc.user.ID || d.TenantID != lc.tenant.ID || !slices.Contains(store.SplitList(lc.se.AMR), d.Method) ||
+		d.Network != authn.Network(audit.RequestFrom(r.Context()).IP, tp.RememberNetwork) ||
+		l.now().Unix() >= d.CreatedAt+int64(tp.RememberDevice/time.Second) {
 		return nil
 	}
 	return d
 }
 
-// rememberDevice gives this browser a device cookie after a successful code.
+// rememberDevice gives this browser a device cookie after a successful code, for as long as the
+// tenant says (nothing at all where it turned remembering off, whatever the form posted).
 func (l *Login) rememberDevice(w http.ResponseWriter, r *http.Request, lc *loginContext) {
-	if l.RememberFor <= 0 || l.Devices == nil {
+	tp := tenantPolicy(lc.tenant)
+	if !tp.RemembersDevices() || l.Devices == nil {
 		return
 	}
 	value := randomValue()
 	req := audit.RequestFrom(r.Context())
 	d := &store.RememberedDevice{UserID: lc.user.ID, TenantID: lc.user.TenantID, TokenHash: l.Devices.Sum(value),
-		Method: authn.AMRPassword, Network: authn.Network(req.IP, l.DeviceNetwork), Label: truncate(req.UserAgent, 120)}
-	if err := l.st.RememberDevice(r.Context(), d, l.RememberFor); err != nil {
+		Method: authn.AMRPassword, Network: authn.Network(req.IP, tp.RememberNetwork), Label: truncate(req.UserAgent, 120)}
+	if err := l.st.RememberDevice(r.Context(), d, tp.RememberDevice); err != nil {
 		slog.ErrorContext(r.Context(), "mfa: remember device", "err", err)
 		return
 	}
-	l.cookies.Set(w, deviceCookie, value, l.RememberFor)
+	l.cookies.Set(w, deviceCookie, value, tp.RememberDevice)
 	l.audit.Record(r.Context(), &store.AuditEvent{TenantID: lc.user.TenantID, Event: "device.remembered", Result: "ok",
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: d.Network})
 }

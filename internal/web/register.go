@@ -136,7 +136,7 @@ func (l *Login) registerSubmit(w http.ResponseWriter, r *http.Request) {
 		errs["email"] = &i18n.Msg{ID: "register.email_invalid"}
 	}
 	if err := password.CheckNew(pw, l.minPassword(), in.Email, in.Name, t.Name); err != nil {
-		errs["password"] = l.passwordProblem(err)
+		errs["password"] = l.newPasswordProblem(err)
 		if errors.Is(err, password.ErrTooLong) {
 			errs["password"] = &i18n.Msg{ID: "register.password_long", Data: map[string]any{"Max": password.MaxLen}}
 		}

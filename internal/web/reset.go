@@ -187,8 +187,8 @@ func (l *Login) minPassword() int {
 	return 8
 }
 
-// passwordProblem says in plain words why password.CheckNew refused a new password.
-func (l *Login) passwordProblem(err error) *i18n.Msg {
+// newPasswordProblem says in plain words why password.CheckNew refused a new password.
+func (l *Login) newPasswordProblem(err error) *i18n.Msg {
 	switch {
 	case errors.Is(err, password.ErrTooLong):
 		return &i18n.Msg{ID: "reset.too_long", Data: map[string]any{"Max": password.MaxLen}}
@@ -226,7 +226,7 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 		tenantName = rc.tenant.Name
 	}
 	if err := password.CheckNew(pw, l.minPassword(), rc.user.Email, rc.user.Name, tenantName); err != nil {
-		l.renderReset(w, r, rc, token, http.StatusBadRequest, l.passwordProblem(err))
+		l.renderReset(w, r, rc, token, http.StatusBadRequest, l.newPasswordProblem(err))
 		return
 	}
 	// Then the second factor: a wrong code counts toward the lock like any other.
@@ -243,10 +243,21 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 			err = l.Backup.Use(ctx, rc.user.ID, code)
 		}
 		if err != nil {
-			failures, locked, _ := l.st.MFAFailure(ctx, rc.user.ID, policy.MaxFailedCodes)
-			l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "password.reset", Result: "failed",
+			res, ferr := l.st.CountMFAFailure(ctx, rc.user.ID, policy.MaxFailedCodes)
+			if ferr != nil {
+				slog.ErrorContext(ctx, "reset: count failure", "err", ferr)
+			}
+			failures := res.Failures
+			l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "password.reset", Result: failureResult(res),
 				SubjectID: rc.user.ID, Detail: "wrong second factor"})
-			if locked {
+			if res.LockedNow {
+				l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "user.locked", Result: "ok",
+					SubjectID: rc.user.ID, Detail: "too many wrong codes"})
+				if rc.tenant != nil {
+					l.notifyUser(r, rc.user, rc.tenant, "locked", nil)
+				}
+			}
+			if res.Locked {
 				l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
 					"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": rc.user.Locale})
 				return

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tessera-health/tessera/internal/store"
+)
+
+// TestCLITenantPolicy: the remember-device and patient settings are set by tenant create and
+// update, checked with messages that say what is accepted, audited, and MFA once required
+// cannot be turned off — not even by a tenant update racing a stale read (the store refuses it).
+func TestCLITenantPolicy(t *testing.T) {
+	c := newCLI(t)
+	id := c.ok("", "tenant", "create", "--name", "Riverside Health")["id"].(string)
+	tenant := func() *store.Tenant {
+		t.Helper()
+		tn, err := c.store().TenantByID(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tn
+	}
+	if tn := tenant(); tn.RememberDays() != 7 || tn.RememberNetwork() != "exact" || !tn.RememberedDeviceIsMFA() || tn.PatientsMayDisableMFA {
+		t.Fatalf("defaults: %+v", tn)
+	}
+	c.ok("", "tenant", "update", "--tenant", "Riverside Health", "--remember-device-days", "0",
+		"--remember-device-network", "prefix", "--remember-device-mfa", "off", "--patients-may-disable-mfa", "on")
+	if tn := tenant(); tn.RememberDays() != 0 || tn.RememberNetwork() != "prefix" || tn.RememberedDeviceIsMFA() || !tn.PatientsMayDisableMFA {
+		t.Fatalf("after update: %+v", tn)
+	}
+	// Flags not given are left alone.
+	c.ok("", "tenant", "update", "--tenant", id, "--remember-device-days", "14")
+	if tn := tenant(); tn.RememberDays() != 14 || tn.RememberNetwork() != "prefix" || tn.RememberedDeviceIsMFA() || !tn.PatientsMayDisableMFA {
+		t.Fatalf("an update touched other settings: %+v", tn)
+	}
+	lake := c.ok("", "tenant", "create", "--name", "Lakeside", "--remember-device-days", "0", "--remember-device-mfa", "off",
+		"--remember-device-network", "off", "--patients-may-disable-mfa", "on")["id"].(string)
+	if tn, _ := c.store().TenantByID(context.Background(), lake); tn.RememberDays() != 0 || tn.RememberedDeviceIsMFA() ||
+		tn.RememberNetwork() != "off" || !tn.PatientsMayDisableMFA {
+		t.Fatalf("create with policy: %+v", tn)
+	}
+
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--remember-device-days", "-1"}, "--remember-device-days \"-1\": use a whole number of days from 0 (off) to 365"},
+		{[]string{"--remember-device-days", "seven"}, "use a whole number of days"},
+		{[]string{"--remember-device-days", "366"}, "use a whole number of days"},
+		{[]string{"--remember-device-network", "city"}, "--remember-device-network \"city\": use exact, prefix or off"},
+		{[]string{"--remember-device-mfa", "yes"}, "--remember-device-mfa \"yes\": use on or off"},
+		{[]string{"--patients-may-disable-mfa", "true"}, "--patients-may-disable-mfa \"true\": use on or off"},
+	} {
+		for _, cmd := range [][]string{{"tenant", "update", "--tenant", id}, {"tenant", "create", "--name", "Other"}} {
+			code, out, errs := c.run("", append(cmd, bad.args...)...)
+			if code != 2 || out != "" || !strings.Contains(errs, bad.want) {
+				t.Errorf("%v %v: exit %d, stderr %q; want 2 and %q", cmd, bad.args, code, errs, bad.want)
+			}
+		}
+	}
+	if tn := tenant(); tn.RememberDays() != 14 {
+		t.Errorf("a refused update wrote: %+v", tn)
+	}
+
+	// The switch: required cannot be turned off by the CLI …
+	c.ok("", "tenant", "update", "--tenant", id, "--mfa", "required")
+	for _, mode := range []string{"optional", "off"} {
+		code, _, errs := c.run("", "tenant", "update", "--tenant", id, "--mfa", mode)
+		if code != 1 || !strings.Contains(errs, "cannot be turned off") {
+			t.Errorf("--mfa %s: exit %d %q", mode, code, errs)
+		}
+	}
+	// … and other settings of a required tenant still change.
+	c.ok("", "tenant", "update", "--tenant", id, "--remember-device-days", "7")
+	// … nor by the store, whoever asks (a caller that skipped the CLI's check).
+	tn := tenant()
+	tn.MFAMode = store.MFAOptional
+	if err := c.store().UpdateTenant(context.Background(), tn); err != store.ErrMFALocked {
+		t.Errorf("store: %v, want ErrMFALocked", err)
+	}
+	if tn := tenant(); tn.MFAMode != store.MFARequired || tn.RememberDays() != 7 {
+		t.Errorf("after refusals: %+v", tn)
+	}
+
+	// Every change is in the audit trail with the new settings.
+	code, out, errs := c.run("", "audit", "export")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if !strings.Contains(out, "remember_device_days=0 remember_device_network=prefix remember_device_mfa=false patients_may_disable_mfa=true") {
+		t.Errorf("the audit trail does not record the policy: %s", out)
+	}
+}

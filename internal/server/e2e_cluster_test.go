@@ -1,0 +1,171 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	tessera "github.com/tessera-health/tessera"
+	"github.com/tessera-health/tessera/internal/audit"
+	"github.com/tessera-health/tessera/internal/password"
+	"github.com/tessera-health/tessera/internal/secret"
+	"github.com/tessera-health/tessera/internal/server"
+	"github.com/tessera-health/tessera/internal/store"
+	"github.com/tessera-health/tessera/internal/store/storetest"
+)
+
+// TestLockoutAcrossTwoNodes: two Tessera nodes, each with its own connection pool, on one
+// PostgreSQL database, each behind its own listener. Fifty browsers, each signed in with the
+// password on one node or the other, post a wrong authenticator code at the same moment. The one
+// counter per person ends at exactly seven, the account is locked, and the audit trail holds
+// exactly seven failed answers and one lock (the guesses that lost the race to the lock are
+// recorded as refused, not as failures) — and its hash chain, written by both nodes at once,
+// verifies.
+func TestLockoutAcrossTwoNodes(t *testing.T) {
+	dsn := storetest.ScratchPostgres(t) // skips, with the message, without TESSERA_TEST_POSTGRES_URL
+	ctx := context.Background()
+	key := make([]byte, 32)
+	rand.Read(key)
+	node := func(migrate bool) *env {
+		t.Helper()
+		st, err := store.Open("postgres", dsn) // a separate handle (and pool) per node
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if migrate {
+			if err := st.Migrate(ctx, tessera.Migrations()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		issuer := "http://" + ln.Addr().String()
+		opts := server.Defaults(issuer, key) // one secret key for the cluster
+		opts.Password = password.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, KeyLen: 32, SaltLen: 16}
+		opts.CacheTTL = 0
+		n, err := server.New(ctx, st, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewUnstartedServer(n.Handler())
+		ts.Listener.Close()
+		ts.Listener = ln
+		ts.Start()
+		t.Cleanup(ts.Close)
+		return &env{t: t, node: n, ts: ts, issuer: issuer, st: st, ctx: ctx}
+	}
+	a, b := node(true), node(false)
+	tn := &store.Tenant{Name: "Riverside Health"}
+	if err := a.st.CreateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	a.tenant, b.tenant = tn, tn
+	id, sec := a.client(store.ClientWeb, nil)
+	u := a.user("pat@example.org", "correct horse battery")
+	secretKey := enrollDirect(t, a, u)
+	wrong := wrongCode(t, secretKey)
+	nodes := []*env{a, b}
+	rps := []*rp{a.rp(id, sec), b.rp(id, sec)}
+
+	const n = 50
+	browsers := make([]*browser, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	// Everyone signs in first (the lock would stop later sign-ins at the password).
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, r, br := nodes[i%2], rps[i%2], newBrowser(t)
+			start, _ := r.authURL()
+			resp, err := br.c.Get(start)
+			if err != nil {
+				errs <- err
+				return
+			}
+			br.read(resp)
+			f := br.formFields()
+			f.Set("email", "pat@example.org")
+			f.Set("password", "correct horse battery")
+			if resp, err = br.c.PostForm(e.issuer+"/login", f); err != nil {
+				errs <- err
+				return
+			}
+			br.read(resp)
+			if !strings.Contains(br.body, `action="/mfa/verify"`) {
+				errs <- fmt.Errorf("browser %d on node %d: no code page after the password: %d", i, i%2, br.status)
+				return
+			}
+			browsers[i] = br
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// Then fifty wrong codes at once, half on each node.
+	statuses := make([]int, n)
+	startGun := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			br := browsers[i]
+			f := br.formFields()
+			f.Set("code", wrong)
+			<-startGun
+			resp, err := br.c.PostForm(nodes[i%2].issuer+"/mfa/verify", f)
+			if err != nil {
+				return // statuses[i] stays 0 and fails below
+			}
+			br.read(resp)
+			statuses[i] = br.status
+		}()
+	}
+	close(startGun)
+	wg.Wait()
+	for i, s := range statuses {
+		if s != 401 && s != 403 {
+			t.Errorf("browser %d: status %d, want 401 (attempts left) or 403 (locked)", i, s)
+		}
+	}
+
+	got, err := a.st.UserByID(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MFAFailures != 7 || got.LockedAt == nil {
+		t.Errorf("users.mfa_failures = %d, locked %t; want exactly 7 and locked", got.MFAFailures, got.LockedAt != nil)
+	}
+	events, err := a.st.AuditEvents(ctx, tn.ID, u.ID, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, ev := range events {
+		count[ev.Event+" "+ev.Result]++
+	}
+	if count["mfa.totp failed"] != 7 || count["user.locked ok"] != 1 {
+		t.Errorf("audit: %d mfa.totp failed, %d user.locked; want 7 and 1 (all: %v)", count["mfa.totp failed"], count["user.locked ok"], count)
+	}
+	if count["mfa.totp failed"]+count["mfa.totp locked"] > n {
+		t.Errorf("more answers audited than were posted: %v", count)
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, _, err := audit.Verify(ctx, b.st, box.Hasher("audit-chain"), tn.ID); err != nil || len(problems) != 0 {
+		t.Errorf("the audit chain written by two nodes does not verify: %v %v", problems, err)
+	}
+}
