@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/tessera-health/tessera/internal/i18n"
@@ -35,7 +34,7 @@ func (l *Login) deviceRows(r *http.Request, ac *accountContext) []deviceRow {
 	this := l.thisDeviceHash(r)
 	var rows []deviceRow
 	for _, d := range ds {
-		browser, os := describeUserAgent(d.Label)
+		browser, os := userAgentDevice(d.Label)
 		row := deviceRow{ID: d.ID, Browser: browser, OS: os, Network: d.Network, AnyNetwork: d.Network == "*",
 			Remembered: time.Unix(d.CreatedAt, 0).UTC().Format(dateLayout), Expires: time.Unix(d.ExpiresAt, 0).UTC().Format(dateLayout),
 			This: this != "" && d.TokenHash == this}
@@ -54,41 +53,6 @@ func (l *Login) thisDeviceHash(r *http.Request) string {
 		return ""
 	}
 	return l.Devices.Sum(v)
-}
-
-// describeUserAgent names the browser and the system of a User-Agent header well enough for a
-// person to recognise their own device ("Firefox", "Windows"); "" where it cannot tell.
-func describeUserAgent(ua string) (browser, os string) {
-	has := func(s string) bool { return strings.Contains(ua, s) }
-	switch {
-	case has("Edg/") || has("Edge/"):
-		browser = "Edge"
-	case has("OPR/") || has("Opera"):
-		browser = "Opera"
-	case has("SamsungBrowser/"):
-		browser = "Samsung Internet"
-	case has("Firefox/") || has("FxiOS/"):
-		browser = "Firefox"
-	case has("Chrome/") || has("Chromium/") || has("CriOS/"):
-		browser = "Chrome"
-	case has("Safari/") && has("Version/"):
-		browser = "Safari"
-	}
-	switch {
-	case has("iPhone") || has("iPad") || has("iPod"):
-		os = "iOS"
-	case has("Android"):
-		os = "Android"
-	case has("CrOS"):
-		os = "ChromeOS"
-	case has("Windows"):
-		os = "Windows"
-	case has("Macintosh") || has("Mac OS X"):
-		os = "macOS"
-	case has("Linux"):
-		os = "Linux"
-	}
-	return browser, os
 }
 
 // accountForgetDevice is "Forget this device": the device's cookie stops skipping the code at
