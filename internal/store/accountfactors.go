@@ -52,25 +52,12 @@ func (s *Store) ActivateReplacing(ctx context.Context, userID, id string) error 
 		if err := tx.Where("id = ? AND user_id = ? AND active = ?", id, userID, false).First(&f).Error; err != nil {
 			return notFound(err)
 		}
-		var old []Factor
-		if err := tx.Where("user_id = ? AND kind = ? AND active = ?", userID, f.Kind, true).Find(&old).Error; err != nil {
-			return err
-		}
-		wasDefault := false
-		for _, o := range old {
-			wasDefault = wasDefault || o.IsDefault
-		}
-		if len(old) > 0 {
-			if err := tx.Where("user_id = ? AND kind = ? AND active = ?", userID, f.Kind, true).Delete(&Factor{}).Error; err != nil {
-				return err
-			}
-		}
-		var others int64
-		if err := tx.Model(&Factor{}).Where("user_id = ? AND active = ?", userID, true).Count(&others).Error; err != nil {
+		isDefault, err := displaceKind(tx, userID, f.Kind)
+		if err != nil {
 			return err
 		}
 		return tx.Model(&Factor{}).Where("id = ?", id).
-			Updates(map[string]any{"active": true, "is_default": wasDefault || others == 0}).Error
+			Updates(map[string]any{"active": true, "is_default": isDefault}).Error
 	})
 }
 

@@ -26,24 +26,11 @@ func (s *Store) ConfirmPhoneFactor(ctx context.Context, userID, factorID, lineTy
 		if f.Kind != "sms" && f.Kind != "voice" {
 			return ErrNotFound
 		}
-		var old []Factor
-		if err := tx.Where("user_id = ? AND kind = ? AND active = ?", userID, f.Kind, true).Find(&old).Error; err != nil {
+		isDefault, err := displaceKind(tx, userID, f.Kind)
+		if err != nil {
 			return err
 		}
-		wasDefault := false
-		for _, o := range old {
-			wasDefault = wasDefault || o.IsDefault
-		}
-		if len(old) > 0 {
-			if err := tx.Where("user_id = ? AND kind = ? AND active = ?", userID, f.Kind, true).Delete(&Factor{}).Error; err != nil {
-				return err
-			}
-		}
-		var others int64
-		if err := tx.Model(&Factor{}).Where("user_id = ? AND active = ?", userID, true).Count(&others).Error; err != nil {
-			return err
-		}
-		f.Active, f.IsDefault = true, wasDefault || others == 0
+		f.Active, f.IsDefault = true, isDefault
 		if err := tx.Model(&Factor{}).Where("id = ?", f.ID).
 			Updates(map[string]any{"active": true, "is_default": f.IsDefault, "last_used_at": s.unix()}).Error; err != nil {
 			return err
@@ -119,4 +106,27 @@ func (s *Store) PhoneVerified(ctx context.Context, userID, e164 string) (*Factor
 		return nil, err
 	}
 	return &f, nil
+}
+
+// displaceKind removes a person's active factors of kind, inside tx, before a new one of that
+// kind is turned on, and says whether the new one becomes the default: when a removed one was,
+// or when no other active factor is left.
+func displaceKind(tx *gorm.DB, userID, kind string) (isDefault bool, err error) {
+	var old []Factor
+	if err := tx.Where("user_id = ? AND kind = ? AND active = ?", userID, kind, true).Find(&old).Error; err != nil {
+		return false, err
+	}
+	for _, o := range old {
+		isDefault = isDefault || o.IsDefault
+	}
+	if len(old) > 0 {
+		if err := tx.Where("user_id = ? AND kind = ? AND active = ?", userID, kind, true).Delete(&Factor{}).Error; err != nil {
+			return false, err
+		}
+	}
+	var others int64
+	if err := tx.Model(&Factor{}).Where("user_id = ? AND active = ?", userID, true).Count(&others).Error; err != nil {
+		return false, err
+	}
+	return isDefault || others == 0, nil
 }
