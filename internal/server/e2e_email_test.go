@@ -48,6 +48,9 @@ func TestEmailCodes(t *testing.T) {
 	if !strings.Contains(br.body, "p•••@example.org") {
 		t.Fatalf("the code page must say where the code went: %.300s", br.body)
 	}
+	if m := e.node.Outbox.List()[0]; !strings.Contains(m.HTML, sixDigits.FindString(m.Body)) || !strings.Contains(m.HTML, `lang="en`) {
+		t.Errorf("the email must carry an HTML part with the code: %q", m.HTML)
+	}
 	fields := br.formFields()
 	fields.Set("code", lastEmailCode(t, e, "pat@example.org"))
 	br.post(e.issuer+"/mfa/verify", fields)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"html"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -141,6 +142,10 @@ func (l *Login) compose(channel, tenantName string, loc *i18n.Localizer, code st
 		m.Body = loc.T("voice.body", "Tenant", tenantName, "Code", code)
 	default:
 		m.Subject, m.Body = loc.T("email.subject"), loc.T("email.body", "Code", code, "Minutes", minutes)
+		// The HTML part repeats the text and sets the code large, in digits a person can copy.
+		m.HTML = `<!doctype html><html lang="` + html.EscapeString(m.Locale) + `"><body style="font-family:sans-serif;font-size:18px">` +
+			`<p style="font-size:32px;letter-spacing:6px;font-weight:bold">` + html.EscapeString(code) + `</p><p>` +
+			html.EscapeString(m.Body) + `</p></body></html>`
 	}
 	return m
 }
