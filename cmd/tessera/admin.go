@@ -189,8 +189,8 @@ func tenantUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if err := st.UpdateTenant(ctx, t); errors.Is(err, store.ErrMFALocked) {
-		// Someone made it required between our read and our write.
-		return errors.New("MFA is required for this tenant and cannot be turned off once it is on")
+		// Or someone made it required between our read and our write.
+		return errors.New("MFA is required for this tenant and cannot be turned off once it is on; an enforcement date that has passed cannot be moved back into the future")
 	} else if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 
 // ErrMFALocked refuses to move a tenant's MFA away from required: once MFA is required it
 // cannot be turned off (seed 002), whoever asks.
-var ErrMFALocked = errors.New("store: MFA is required for this tenant and cannot be turned off")
+var ErrMFALocked = errors.New("store: MFA is required for this tenant and cannot be turned off (nor its enforcement date moved back into the future)")
 
 // CreateTenant inserts a tenant; a name already taken (case-insensitively) is ErrConflict.
 // Policy fields left unset take the seeds' defaults.
@@ -78,8 +78,13 @@ func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
 	if t.RememberDeviceMFA != nil {
 		fields["remember_device_mfa"] = *t.RememberDeviceMFA
 	}
-	res := s.db.WithContext(ctx).Model(&Tenant{}).
-		Where("id = ? AND (mfa_mode <> ? OR ? = ?)", t.ID, MFARequired, t.MFAMode, MFARequired).Updates(fields)
+	q := s.db.WithContext(ctx).Model(&Tenant{}).Where("id = ? AND (mfa_mode <> ? OR ? = ?)", t.ID, MFARequired, t.MFAMode, MFARequired)
+	if t.EnforceFrom != nil && *t.EnforceFrom > t.UpdatedAt {
+		// An enforcement already in force stays in force: moving the date back into the future
+		// would bring "Remind me later" back, which is turning MFA off by another name.
+		q = q.Where("(mfa_mode <> ? OR (enforce_from IS NOT NULL AND enforce_from > ?))", MFARequired, t.UpdatedAt)
+	}
+	res := q.Updates(fields)
 	if res.Error != nil {
 		return res.Error
 	}

@@ -107,6 +107,30 @@ func testMFALocked(t *testing.T, st *store.Store) {
 	if got, _ := st.TenantByID(ctx, tn.ID); got.RememberDays() != 3 {
 		t.Errorf("days = %d", got.RememberDays())
 	}
+	// An enforcement date that has passed cannot be moved back into the future (that would
+	// reopen "Remind me later"); a future one may still be moved, and clearing it enforces now.
+	past, future, later := time.Now().Add(-time.Hour).Unix(), time.Now().Add(24*time.Hour).Unix(), time.Now().Add(48*time.Hour).Unix()
+	tn.EnforceFrom = &past
+	if err := st.UpdateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	tn.EnforceFrom = &future
+	if err := st.UpdateTenant(ctx, tn); !errors.Is(err, store.ErrMFALocked) {
+		t.Errorf("enforcement moved back into the future: %v", err)
+	}
+	e := mustTenant(t, st, "Eastside")
+	e.MFAMode, e.EnforceFrom = store.MFARequired, &future
+	if err := st.UpdateTenant(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	e.EnforceFrom = &later
+	if err := st.UpdateTenant(ctx, e); err != nil {
+		t.Errorf("a future enforcement date may still move: %v", err)
+	}
+	e.EnforceFrom = nil
+	if err := st.UpdateTenant(ctx, e); err != nil {
+		t.Errorf("clearing the date enforces at once: %v", err)
+	}
 	if err := st.UpdateTenant(ctx, &store.Tenant{ID: "nobody", MFAMode: store.MFAOff}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown tenant: %v", err)
 	}
