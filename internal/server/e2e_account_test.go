@@ -1,13 +1,14 @@
 package server_test
 
 import (
-	"github.com/pquerna/otp"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp"
 
 	"github.com/tessera-health/tessera/internal/server"
 	"github.com/tessera-health/tessera/internal/store"
