@@ -60,6 +60,7 @@ func newEnv(t testing.TB, b storetest.Backend, mod func(*server.Options)) *env {
 	opts.CacheTTL = 0
 	if mod != nil {
 		mod(&opts)
+		issuer = opts.Issuer
 	}
 	ctx := context.Background()
 	node, err := server.New(ctx, st, opts)
@@ -76,6 +77,12 @@ func newEnv(t testing.TB, b storetest.Backend, mod func(*server.Options)) *env {
 		t.Fatal(err)
 	}
 	return &env{t: t, node: node, ts: ts, issuer: issuer, st: st, tenant: tn, ctx: ctx}
+}
+
+// onLocalhost names the issuer by host name (http://localhost:PORT) instead of the address the
+// test server listens on: browsers refuse WebAuthn on an IP address, so passkey tests need it.
+func onLocalhost(o *server.Options) {
+	o.Issuer = strings.Replace(o.Issuer, "http://127.0.0.1:", "http://localhost:", 1)
 }
 
 // eachBackend runs fn on SQLite and on PostgreSQL (when configured).

@@ -20,6 +20,7 @@ import (
 	"github.com/tessera-health/tessera/internal/delivery"
 	"github.com/tessera-health/tessera/internal/factor/backupcode"
 	"github.com/tessera-health/tessera/internal/factor/otp"
+	"github.com/tessera-health/tessera/internal/factor/passkey"
 	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/keys"
@@ -146,6 +147,13 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	s.Login.TOTP = totp.New(st, box)
 	s.Login.Backup = backupcode.New(st, box.Hasher("backup-code"))
 	s.Login.Devices = box.Hasher("remembered-device") // how long and how strictly: per tenant
+	// Passkeys need a host name (browsers refuse WebAuthn on an IP address): the demo and the
+	// default issuer are http://localhost:8080; an issuer on an IP address offers none.
+	if pk, err := passkey.New(st, opts.Issuer, "Tessera"); err == nil {
+		s.Login.Passkeys, s.Login.Ceremonies = pk, box.Hasher("webauthn-ceremony")
+	} else {
+		slog.Info("passkeys are off", "reason", err.Error())
+	}
 	s.Login.Browsers = box.Hasher("known-browser")
 	if opts.Dev {
 		// Dev mode: messages go to the dev outbox, so emailed codes work without a mail server.
@@ -248,6 +256,7 @@ func (s *Server) routes() {
 	// before the double-submit token is even read.
 	guarded := http.NewCrossOriginProtection().Handler(pages)
 	s.mux.Handle("/login", guarded)
+	s.mux.Handle("/login/", guarded)
 	s.mux.Handle("/logged-out", guarded)
 	s.mux.Handle("/consent", guarded)
 	s.mux.Handle("/mfa/", guarded)

@@ -156,6 +156,9 @@ func (s *Store) PruneFactorData(ctx context.Context, margin time.Duration) error
 		if err := tx.Where("at < ?", now-3600-m).Delete(&OTPSend{}).Error; err != nil {
 			return err
 		}
+		if err := tx.Where("expires_at < ?", now-m).Delete(&WebAuthnCeremony{}).Error; err != nil {
+			return err
+		}
 		return tx.Where("active = ? AND created_at < ?", false, now-86400-m).Delete(&Factor{}).Error
 	})
 }

@@ -127,8 +127,10 @@ type User struct {
 	Disabled      bool
 	MFAFailures   int    `gorm:"column:mfa_failures"`
 	LockedAt      *int64 // set by the seventh wrong code; only an administrator clears it
-	CreatedAt     int64  `gorm:"autoCreateTime:false"`
-	UpdatedAt     int64  `gorm:"autoUpdateTime:false"`
+	// LastOtherMFAAt is when the person last passed a second factor other than a passkey.
+	LastOtherMFAAt *int64 `gorm:"column:last_other_mfa_at"`
+	CreatedAt      int64  `gorm:"autoCreateTime:false"`
+	UpdatedAt      int64  `gorm:"autoUpdateTime:false"`
 }
 
 // Client is a relying party registered with a tenant.

@@ -20,6 +20,7 @@ func TestConformance(t *testing.T) {
 		t.Run(b.Name+" registrations", func(t *testing.T) { storetest.RunRegistrationTests(t, b) })
 		t.Run(b.Name+" call confirmations", func(t *testing.T) { storetest.RunCallTests(t, b) })
 		t.Run(b.Name+" browsers", func(t *testing.T) { storetest.RunBrowserTests(t, b) })
+		t.Run(b.Name+" passkeys", func(t *testing.T) { storetest.RunPasskeyTests(t, b) })
 		t.Run(b.Name+" policy", func(t *testing.T) { storetest.RunPolicyTests(t, b) })
 	}
 }

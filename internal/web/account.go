@@ -75,6 +75,7 @@ func (l *Login) AccountRoutes(mux *http.ServeMux) {
 		mux.HandleFunc("POST /account/"+name, l.accountGuarded(name))
 	}
 	mux.HandleFunc("POST /account/totp/confirm", l.accountTOTPConfirm)
+	mux.HandleFunc("POST /account/passkey/finish", l.accountPasskeyFinish)
 	mux.HandleFunc("POST /account/devices/forget", l.accountForgetDevice)
 	mux.HandleFunc("POST /account/devices/forget-all", l.accountForgetDevices)
 	mux.HandleFunc("POST /account/mfa-off", l.accountMFAOff)
@@ -204,7 +205,8 @@ func (l *Login) loadAccount(r *http.Request, se *store.Session) (*accountContext
 		return nil, gateFailure
 	}
 	for _, f := range ac.factors {
-		if l.wired(f.Kind) && ac.role().Allows(f.Kind) {
+		// A passkey is no answer on "Confirm it's you" yet: that page asks for codes.
+		if l.wired(f.Kind) && ac.role().Allows(f.Kind) && f.Kind != policy.Passkey {
 			ac.usable = append(ac.usable, f)
 		}
 	}
@@ -271,7 +273,7 @@ func (l *Login) accountForm(w http.ResponseWriter, r *http.Request) (*accountCon
 // accountNotices are the confirmations a finished change may show on the page (?done=…): a
 // fixed list, so a link can never put words of its own on it.
 var accountNotices = []string{"totp_added", "totp_changed", "phone_added", "email_added", "mobile_verified",
-	"default", "removed", "device_forgotten", "devices_forgotten", "mfa_disabled"}
+	"default", "removed", "device_forgotten", "devices_forgotten", "mfa_disabled", "passkey_added"}
 
 func (l *Login) accountSecurity(w http.ResponseWriter, r *http.Request) {
 	ac, ok := l.account(w, r)
@@ -301,7 +303,11 @@ func (l *Login) renderSecurity(w http.ResponseWriter, r *http.Request, ac *accou
 	var rows []factorRow
 	for _, f := range ac.factors {
 		row := factorRow{ID: f.ID, Kind: f.Kind, IsDefault: f.IsDefault, Added: time.Unix(f.CreatedAt, 0).UTC().Format(dateLayout)}
-		if f.Kind != policy.TOTP {
+		switch f.Kind {
+		case policy.TOTP:
+		case policy.Passkey:
+			row.To = f.Label // the name the person gave it
+		default:
 			row.To = maskDestination(factorDestination(ac.user, &f))
 		}
 		if f.LastUsedAt != nil {
@@ -318,6 +324,7 @@ func (l *Login) renderSecurity(w http.ResponseWriter, r *http.Request, ac *accou
 		"EmailOption": l.Codes[policy.Email] != nil && role.Allows(policy.Email) && ac.user.Email != "" && !ac.has(policy.Email),
 		"Mobile":      maskDestination(ac.user.Phone), "MobileVerified": ac.user.PhoneVerified,
 		"Phone": r.PostForm.Get("phone"), "PhoneKind": r.PostForm.Get("kind"),
+		"PasskeyOption": l.Passkeys != nil && role.Allows(policy.Passkey), "PasskeyName": r.PostForm.Get("name"),
 		"Devices": l.deviceRows(r, ac), "DevicesOffered": rememberDays(ac.tenant) > 0, "MFAOffOption": mayDisableMFA(ac),
 	}
 	if l.Backup != nil && len(ac.factors) > 0 {
@@ -391,7 +398,7 @@ func (l *Login) accountGuarded(name string) http.HandlerFunc {
 }
 
 // carried are the fields of a change that travel through the confirm page.
-var carried = []string{"factorID", "phone", "kind"}
+var carried = []string{"factorID", "phone", "kind", "name"}
 
 type hiddenField struct{ Name, Value string }
 
@@ -529,6 +536,9 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 		}
 		now := l.now().Unix()
 		ac.se.MFAAt = &now
+		if method != "password" {
+			l.passedOtherMFA(r, ac.user.ID, nil)
+		}
 		l.audit.Record(ctx, event)
 		l.runAccountAction(w, r, ac, then)
 		return

@@ -21,7 +21,7 @@ import (
 // address starts here and finishes in accountTOTPConfirm or accountCode.
 
 // accountActionNames are the changes, each posted to /account/NAME.
-var accountActionNames = []string{"totp", "phone", "mobile", "email", "default", "remove", "backup"}
+var accountActionNames = []string{"totp", "phone", "mobile", "email", "default", "remove", "backup", "passkey"}
 
 func (l *Login) runAccountAction(w http.ResponseWriter, r *http.Request, ac *accountContext, name string) {
 	switch name {
@@ -39,6 +39,8 @@ func (l *Login) runAccountAction(w http.ResponseWriter, r *http.Request, ac *acc
 		l.accountRemove(w, r, ac)
 	case "backup":
 		l.accountBackup(w, r, ac)
+	case "passkey":
+		l.accountPasskeyBegin(w, r, ac)
 	default:
 		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 	}

@@ -24,8 +24,11 @@ import (
 
 // wired reports whether this node can challenge a factor of kind.
 func (l *Login) wired(kind string) bool {
-	if kind == policy.TOTP {
+	switch kind {
+	case policy.TOTP:
 		return l.TOTP != nil
+	case policy.Passkey:
+		return l.Passkeys != nil
 	}
 	return l.Codes[kind] != nil
 }
@@ -44,6 +47,11 @@ func (l *Login) firstWired(kinds []string) string {
 // or address.
 func (l *Login) challengeWith(w http.ResponseWriter, r *http.Request, lc *loginContext, kind string) {
 	lc.purpose = "challenge"
+	if kind == policy.Passkey && l.Passkeys != nil {
+		lc.channel = policy.Passkey
+		l.renderChallenge(w, r, lc, http.StatusOK, nil)
+		return
+	}
 	if kind == policy.TOTP || l.Codes[kind] == nil {
 		lc.channel = policy.TOTP
 		l.renderChallenge(w, r, lc, http.StatusOK, nil)

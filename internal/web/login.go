@@ -17,6 +17,7 @@ import (
 	"github.com/tessera-health/tessera/internal/delivery"
 	"github.com/tessera-health/tessera/internal/factor/backupcode"
 	"github.com/tessera-health/tessera/internal/factor/otp"
+	"github.com/tessera-health/tessera/internal/factor/passkey"
 	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/oidcop"
@@ -54,6 +55,10 @@ type Login struct {
 	TOTP *totp.TOTP
 	// Backup is the backup-code factor (a lost phone).
 	Backup *backupcode.Codes
+	// Passkeys is the WebAuthn factor; nil (an issuer on an IP address) offers no passkeys.
+	// Ceremonies is the keyed hash of the cookie that binds a WebAuthn ceremony to a browser.
+	Passkeys   *passkey.Passkeys
+	Ceremonies oidcop.Hasher
 	// Codes are the one-time-code channels by kind (email, sms, voice); a kind without a sender
 	// is missing and never offered.
 	Codes map[string]*otp.Channel
@@ -112,6 +117,7 @@ func (l *Login) Routes(mux *http.ServeMux) {
 		l.callRoutes(mux)
 	}
 	l.registerRoutes(mux)
+	l.passkeyRoutes(mux)
 }
 
 // load finds the auth request and its client, or renders the error page.
@@ -177,6 +183,7 @@ func (l *Login) renderForm(w http.ResponseWriter, r *http.Request, status int, a
 		"CSRF": l.cookies.CSRFToken(w, r), "Email": email, "UILocales": ar.Params.UILocales,
 		"SwitchURL": "/login?authRequestID=" + url.QueryEscape(ar.GetID()),
 		"Register":  l.registrationOffered(r.Context(), c.Row().TenantID),
+		"Passkey":   l.passkeyOffered(),
 	}
 	if problem != nil {
 		data["Error"] = problem

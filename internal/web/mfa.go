@@ -85,7 +85,7 @@ func (l *Login) facts(r *http.Request, u *store.User, t *store.Tenant, se *store
 	return authn.State{
 		Now: l.now(), Tenant: tenantPolicy(t), Role: policy.RoleFor(u.Role), Locked: u.LockedAt != nil,
 		Enrolled: enrolled, PhoneUnverified: u.Phone != "" && !u.PhoneVerified && l.Codes[policy.SMS] != nil,
-		AMR: store.SplitList(se.AMR), RememberedDevice: remembered,
+		AMR: store.SplitList(se.AMR), RememberedDevice: remembered, LastOtherMFA: lastOtherMFA(u),
 	}, nil
 }
 
@@ -220,6 +220,10 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 			data["FactorID"] = lc.factor.ID
 		}
 		data["PressOne"], data["NoCode"] = l.pressOneOffered(lc), lc.noCode
+	}
+	if lc.channel == policy.Passkey && l.Passkeys != nil {
+		data["Channel"], data["RememberDays"] = policy.Passkey, 0
+		l.passkeyChallenge(w, r, lc, data)
 	}
 	if lc.purpose != "enroll" {
 		data["Others"] = l.otherMethods(r, lc, data["Channel"].(string))
@@ -500,6 +504,7 @@ func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginCo
 		slog.WarnContext(r.Context(), "mfa: record on session", "err", err)
 	}
 	lc.se.AMR, lc.se.ACR = joinSpace(have), acr
+	l.passedOtherMFA(r, lc.user.ID, amr)
 	return true
 }
 

@@ -25,8 +25,8 @@ type Pages struct {
 func LoadPages(fsys fs.FS, catalog *i18n.Catalog, secure bool) (*Pages, error) {
 	p := &Pages{t: map[string]*template.Template{}, catalog: catalog, secure: secure}
 	for _, name := range []string{"login", "consent", "mfa", "mfa_call", "enroll", "backupcodes", "forgot", "reset", "register", "register_code", "message", "error", "signedout", "demo", "outbox",
-		"account", "account_confirm", "account_totp", "account_code", "account_backup"} {
-		t, err := template.ParseFS(fsys, "layout.html", name+".html")
+		"account", "account_confirm", "account_totp", "account_code", "account_backup", "account_passkey"} {
+		t, err := template.ParseFS(fsys, "layout.html", "partials.html", name+".html")
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/tessera-health/tessera/internal/factor"
 	"github.com/tessera-health/tessera/internal/factor/backupcode"
 	"github.com/tessera-health/tessera/internal/factor/otp"
+	"github.com/tessera-health/tessera/internal/factor/passkey"
 	"github.com/tessera-health/tessera/internal/factor/totp"
 	"github.com/tessera-health/tessera/internal/policy"
 	"github.com/tessera-health/tessera/internal/secret"
@@ -29,6 +30,9 @@ type Deps struct {
 	// Code lifetimes and send limits per channel; zero fields take the defaults
 	// (otp.DefaultTTL, otp.DefaultLimits).
 	EmailCodes, SMSCodes, VoiceCodes otp.Options
+	// Issuer, when its host is a name (not an IP address), is the passkeys' relying party: the
+	// RP ID is its host and the only origin the issuer's. Empty leaves passkeys out.
+	Issuer string
 }
 
 // New builds the registry of every factor the deployment can offer. Which of them a person may
@@ -58,6 +62,13 @@ func New(d Deps) (factor.Registry, error) {
 			return nil, err
 		}
 		r.Register(c)
+	}
+	if d.Issuer != "" {
+		p, err := passkey.New(d.Store, d.Issuer, "Tessera")
+		if err != nil {
+			return nil, err
+		}
+		r.Register(p)
 	}
 	return r, nil
 }

@@ -113,3 +113,19 @@ func TestHashPurposes(t *testing.T) {
 		t.Errorf("a code from the registry's factor: %v", err)
 	}
 }
+
+// TestPasskeys: with an issuer on a host name the registry has passkeys, phishing resistant,
+// swk and user (hwk for attested hardware is per passkey); on an IP address there are none.
+func TestPasskeys(t *testing.T) {
+	r, err := registry.New(registry.Deps{Store: storetest.OpenSQLite(t), Box: box(t), Issuer: "http://localhost:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := r.Get(policy.Passkey)
+	if !ok || !f.PhishingResistant() || !slices.Equal(f.AMR(), []string{"swk", "user"}) {
+		t.Fatalf("passkey factor: %v %v", ok, f)
+	}
+	if _, err := registry.New(registry.Deps{Store: storetest.OpenSQLite(t), Box: box(t), Issuer: "http://127.0.0.1:8080"}); err == nil {
+		t.Error("passkeys on an IP address")
+	}
+}
