@@ -83,7 +83,7 @@ func TestSeedAndRun(t *testing.T) {
 	for _, sc := range []string{"discovery", "jwks", "cc", "login", "refresh", "refresh-rs256", "userinfo", "introspect"} {
 		var out, errOut bytes.Buffer
 		args := []string{"--target", "http://" + addr, "--seed", seedFile, "--scenario", sc, "--workers", "2",
-			"--duration", "700ms", "--warmup", "100ms", "--pid", strconv.Itoa(srv.Process.Pid), "--json"}
+			"--duration", "2s", "--warmup", "200ms", "--pid", strconv.Itoa(srv.Process.Pid), "--json"}
 		if err := run(ctx, args, &out, &errOut); err != nil {
 			t.Fatalf("%s: %v %s", sc, err, errOut.String())
 		}
