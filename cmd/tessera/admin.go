@@ -40,6 +40,7 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 type tenantPolicy struct {
 	mfa, enforceFrom, phoneRegion, selfRegistration         string
 	rememberDays, rememberNetwork, rememberMFA, patientsOff string
+	passkeyDays                                             string
 }
 
 // maxRememberDays bounds --remember-device-days (a year; the seeds ask for 7).
@@ -53,6 +54,7 @@ func (p *tenantPolicy) register(c *command) {
 	c.fs.StringVar(&p.rememberDays, "remember-device-days", "", "days \"Don't ask for a code on this device\" lasts; 0 turns the checkbox off (default 7)")
 	c.fs.StringVar(&p.rememberNetwork, "remember-device-network", "", "how closely a remembered device is tied to its address: exact, prefix (IPv4 /24, IPv6 /56) or off (default exact)")
 	c.fs.StringVar(&p.rememberMFA, "remember-device-mfa", "", "on: a sign-in on a remembered device counts as multi-factor (amr rmd); off: the code is asked anyway (default on)")
+	c.fs.StringVar(&p.passkeyDays, "passkey-mfa-days", "", "days passkey-only sign-ins count as multi-factor after the last code or app check (0 to 365; default 90)")
 	c.fs.StringVar(&p.patientsOff, "patients-may-disable-mfa", "", "on lets patients turn two-step sign-in off with their password while --mfa is optional (default off)")
 }
 
@@ -97,6 +99,13 @@ func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
 			return usagef("--remember-device-days %q: use a whole number of days from 0 (off) to %d", p.rememberDays, maxRememberDays)
 		}
 		t.RememberDeviceDays = &d
+	}
+	if c.set("passkey-mfa-days") {
+		d, err := strconv.Atoi(strings.TrimSpace(p.passkeyDays))
+		if err != nil || d < 0 || d > 365 {
+			return usagef("--passkey-mfa-days %q: use a whole number of days from 0 to 365", p.passkeyDays)
+		}
+		t.PasskeyMFADays = &d
 	}
 	if c.set("remember-device-network") {
 		if !slices.Contains(store.NetworkModes, p.rememberNetwork) {

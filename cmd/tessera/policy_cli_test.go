@@ -35,6 +35,13 @@ func TestCLITenantPolicy(t *testing.T) {
 	if tn := tenant(); tn.RememberDays() != 14 || tn.RememberNetwork() != "prefix" || tn.RememberedDeviceIsMFA() || !tn.PatientsMayDisableMFA {
 		t.Fatalf("an update touched other settings: %+v", tn)
 	}
+	if tenant().PasskeyWindowDays() != 90 {
+		t.Fatalf("passkey window default: %d", tenant().PasskeyWindowDays())
+	}
+	c.ok("", "tenant", "update", "--tenant", id, "--passkey-mfa-days", "30")
+	if tn := tenant(); tn.PasskeyWindowDays() != 30 || tn.RememberDays() != 14 {
+		t.Fatalf("--passkey-mfa-days: %+v", tn)
+	}
 	lake := c.ok("", "tenant", "create", "--name", "Lakeside", "--remember-device-days", "0", "--remember-device-mfa", "off",
 		"--remember-device-network", "off", "--patients-may-disable-mfa", "on")["id"].(string)
 	if tn, _ := c.store().TenantByID(context.Background(), lake); tn.RememberDays() != 0 || tn.RememberedDeviceIsMFA() ||
@@ -51,6 +58,7 @@ func TestCLITenantPolicy(t *testing.T) {
 		{[]string{"--remember-device-days", "366"}, "use a whole number of days"},
 		{[]string{"--remember-device-network", "city"}, "--remember-device-network \"city\": use exact, prefix or off"},
 		{[]string{"--remember-device-mfa", "yes"}, "--remember-device-mfa \"yes\": use on or off"},
+		{[]string{"--passkey-mfa-days", "400"}, "--passkey-mfa-days \"400\": use a whole number of days from 0 to 365"},
 		{[]string{"--patients-may-disable-mfa", "true"}, "--patients-may-disable-mfa \"true\": use on or off"},
 	} {
 		for _, cmd := range [][]string{{"tenant", "update", "--tenant", id}, {"tenant", "create", "--name", "Other"}} {

@@ -33,6 +33,10 @@ func (s *Store) CreateTenant(ctx context.Context, t *Tenant) error {
 	if t.RememberDeviceNetwork == "" {
 		t.RememberDeviceNetwork = NetworkExact
 	}
+	if t.PasskeyMFADays == nil {
+		d := DefaultPasskeyMFADays
+		t.PasskeyMFADays = &d
+	}
 	if t.RememberDeviceMFA == nil {
 		m := DefaultRememberDeviceMFA
 		t.RememberDeviceMFA = &m
@@ -46,6 +50,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *Tenant) error {
 func validTenantPolicy(t *Tenant) error {
 	if !slices.Contains([]string{MFAOff, MFAOptional, MFARequired}, t.MFAMode) {
 		return fmt.Errorf("store: unknown MFA mode %q", t.MFAMode)
+	}
+	if t.PasskeyMFADays != nil && (*t.PasskeyMFADays < 0 || *t.PasskeyMFADays > 365) {
+		return fmt.Errorf("store: passkey MFA window %d days is outside 0..365", *t.PasskeyMFADays)
 	}
 	if t.RememberDeviceDays != nil && *t.RememberDeviceDays < 0 {
 		return fmt.Errorf("store: remember-device days %d is negative", *t.RememberDeviceDays)
@@ -77,6 +84,9 @@ func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
 	}
 	if t.RememberDeviceMFA != nil {
 		fields["remember_device_mfa"] = *t.RememberDeviceMFA
+	}
+	if t.PasskeyMFADays != nil {
+		fields["passkey_mfa_days"] = *t.PasskeyMFADays
 	}
 	q := s.db.WithContext(ctx).Model(&Tenant{}).Where("id = ? AND (mfa_mode <> ? OR ? = ?)", t.ID, MFARequired, t.MFAMode, MFARequired)
 	if t.EnforceFrom != nil && *t.EnforceFrom > t.UpdatedAt {
@@ -222,6 +232,7 @@ func (s *Store) CountSigningKeys(ctx context.Context) (int64, error) {
 
 // PolicySummary is the tenant's policy in one audit-friendly line.
 func (t *Tenant) PolicySummary() string {
-	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t remember_device_days=%d remember_device_network=%s remember_device_mfa=%t patients_may_disable_mfa=%t",
-		t.MFAMode, t.PhoneRegion, t.SelfRegistration, t.RememberDays(), t.RememberNetwork(), t.RememberedDeviceIsMFA(), t.PatientsMayDisableMFA)
+	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t remember_device_days=%d remember_device_network=%s remember_device_mfa=%t patients_may_disable_mfa=%t passkey_mfa_days=%d",
+		t.MFAMode, t.PhoneRegion, t.SelfRegistration, t.RememberDays(), t.RememberNetwork(), t.RememberedDeviceIsMFA(), t.PatientsMayDisableMFA,
+		t.PasskeyWindowDays())
 }

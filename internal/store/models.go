@@ -54,9 +54,12 @@ type Tenant struct {
 	RememberDeviceMFA *bool `gorm:"column:remember_device_mfa"`
 	// PatientsMayDisableMFA lets patients turn MFA off with their password while the tenant's
 	// MFA is optional.
-	PatientsMayDisableMFA bool  `gorm:"column:patients_may_disable_mfa"`
-	CreatedAt             int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt             int64 `gorm:"autoUpdateTime:false"`
+	PatientsMayDisableMFA bool `gorm:"column:patients_may_disable_mfa"`
+	// PasskeyMFADays is how long passkey-only sign-ins count as multi-factor after the last other
+	// second factor. Nil on a new struct means the default (90); read it with PasskeyWindowDays.
+	PasskeyMFADays *int  `gorm:"column:passkey_mfa_days"`
+	CreatedAt      int64 `gorm:"autoCreateTime:false"`
+	UpdatedAt      int64 `gorm:"autoUpdateTime:false"`
 }
 
 // Remember-device network granularities (internal/authn.Network).
@@ -73,7 +76,17 @@ var NetworkModes = []string{NetworkExact, NetworkPrefix, NetworkOff}
 const (
 	DefaultRememberDeviceDays = 7
 	DefaultRememberDeviceMFA  = true
+	DefaultPasskeyMFADays     = 90
 )
+
+// PasskeyWindowDays is how many days passkey-only sign-ins count as multi-factor after the last
+// other second factor.
+func (t *Tenant) PasskeyWindowDays() int {
+	if t.PasskeyMFADays == nil {
+		return DefaultPasskeyMFADays
+	}
+	return *t.PasskeyMFADays
+}
 
 // RememberDays is how many days a device may be remembered (0: not at all).
 func (t *Tenant) RememberDays() int {

@@ -100,6 +100,7 @@ func tenantPolicy(t *store.Tenant) policy.Tenant {
 	tp.RememberNetwork = t.RememberNetwork()
 	tp.RememberedDeviceIsMFA = t.RememberedDeviceIsMFA()
 	tp.PatientsMayDisableMFA = t.PatientsMayDisableMFA
+	tp.PasskeyMFAWindow = time.Duration(t.PasskeyWindowDays()) * 24 * time.Hour
 	return tp
 }
 
