@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -40,6 +42,7 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 type tenantPolicy struct {
 	mfa, enforceFrom, phoneRegion, selfRegistration         string
 	rememberDays, rememberNetwork, rememberMFA, patientsOff string
+	helpContact                                             string
 }
 
 // maxRememberDays bounds --remember-device-days (a year; the seeds ask for 7).
@@ -54,6 +57,7 @@ func (p *tenantPolicy) register(c *command) {
 	c.fs.StringVar(&p.rememberNetwork, "remember-device-network", "", "how closely a remembered device is tied to its address: exact, prefix (IPv4 /24, IPv6 /56) or off (default exact)")
 	c.fs.StringVar(&p.rememberMFA, "remember-device-mfa", "", "on: a sign-in on a remembered device counts as multi-factor (amr rmd); off: the code is asked anyway (default on)")
 	c.fs.StringVar(&p.patientsOff, "patients-may-disable-mfa", "", "on lets patients turn two-step sign-in off with their password while --mfa is optional (default off)")
+	c.fs.StringVar(&p.helpContact, "help-contact", "", fmt.Sprintf("where a person who is stuck gets help, one line of plain text of at most %d characters, e.g. \"Call Riverside Health at 555-0100, Monday to Friday 8–6\" (\"\" for the generic \"contact your practice\")", store.MaxHelpContact))
 }
 
 // onOff reads an on|off flag.
@@ -117,6 +121,16 @@ func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
 			return err
 		}
 		t.PatientsMayDisableMFA = on
+	}
+	if c.set("help-contact") {
+		help := strings.TrimSpace(p.helpContact)
+		if n := utf8.RuneCountInString(help); n > store.MaxHelpContact {
+			return usagef("--help-contact: %d characters; keep it to at most %d (a sentence with a phone number and opening hours)", n, store.MaxHelpContact)
+		}
+		if strings.IndexFunc(help, unicode.IsControl) >= 0 {
+			return usagef("--help-contact: use one line of plain text, without line breaks")
+		}
+		t.HelpContact = help
 	}
 	if c.set("enforce-from") {
 		if p.enforceFrom == "" {

@@ -54,10 +54,18 @@ type Tenant struct {
 	RememberDeviceMFA *bool `gorm:"column:remember_device_mfa"`
 	// PatientsMayDisableMFA lets patients turn MFA off with their password while the tenant's
 	// MFA is optional.
-	PatientsMayDisableMFA bool  `gorm:"column:patients_may_disable_mfa"`
-	CreatedAt             int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt             int64 `gorm:"autoUpdateTime:false"`
+	PatientsMayDisableMFA bool `gorm:"column:patients_may_disable_mfa"`
+	// HelpContact is where a person who is stuck gets help, in the practice's own words (plain
+	// text, at most MaxHelpContact characters): shown on the locked page, under "Can't access
+	// your code?" and on the dead ends of registration and password reset. "" shows the
+	// generic "contact your practice".
+	HelpContact string `gorm:"column:help_contact"`
+	CreatedAt   int64  `gorm:"autoCreateTime:false"`
+	UpdatedAt   int64  `gorm:"autoUpdateTime:false"`
 }
+
+// MaxHelpContact bounds a tenant's help contact (in characters): a sentence, not a page.
+const MaxHelpContact = 200
 
 // Remember-device network granularities (internal/authn.Network).
 const (
