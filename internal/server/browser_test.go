@@ -338,9 +338,10 @@ func TestBrowserKeyboardSignIn(t *testing.T) {
 	r.exchange(q.Get("code"), f)
 }
 
-// TestBrowserWrongPassword: the error is announced (role=alert), both fields are marked invalid
-// and point at the message, the email is kept and the focus waits in the password field, so the
-// person only retypes the password.
+// TestBrowserWrongPassword: the error summary at the top is announced (role=alert), says "There
+// is a problem" and links to the field to fix, and the keyboard focus is on it when the page
+// loads (GOV.UK's pattern, without JavaScript); both fields are marked invalid and point at the
+// message beside them; the email is kept, the password is not sent back.
 func TestBrowserWrongPassword(t *testing.T) {
 	ctx := newChrome(t, 320, 640)
 	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
@@ -359,8 +360,10 @@ func TestBrowserWrongPassword(t *testing.T) {
 	var got struct {
 		Alert       string   `json:"alert"`
 		AlertID     string   `json:"alertID"`
+		Links       []string `json:"links"`
 		Invalid     []string `json:"invalid"`
 		DescribedBy []string `json:"describedBy"`
+		Described   []string `json:"described"`
 		Email       string   `json:"email"`
 		Password    string   `json:"password"`
 		Focused     string   `json:"focused"`
@@ -368,25 +371,32 @@ func TestBrowserWrongPassword(t *testing.T) {
 	step(t, ctx, "read the error page", chromedp.Evaluate(`(() => {
   const a = document.querySelector('[role=alert]');
   const f = ['email', 'password'].map(id => document.getElementById(id));
+  const said = i => (i.getAttribute('aria-describedby') || '').split(' ').filter(Boolean)
+    .map(id => { const d = document.getElementById(id); return d ? d.innerText.trim() : '(missing #' + id + ')'; }).join(' | ');
   return {
     alert: a.innerText.trim(),
     alertID: a.id,
+    links: [...a.querySelectorAll('a')].map(l => l.getAttribute('href')),
     invalid: f.map(i => i.getAttribute('aria-invalid') || ''),
     describedBy: f.map(i => i.getAttribute('aria-describedby') || ''),
+    described: f.map(said),
     email: f[0].value,
     password: f[1].value,
     focused: document.activeElement.id,
   };
 })()`, &got))
-	if !strings.Contains(got.Alert, "email address or password is not right") {
+	if !strings.HasPrefix(got.Alert, "There is a problem") || !strings.Contains(got.Alert, "email address or password is not right") {
 		t.Errorf("role=alert says %q", got.Alert)
+	}
+	if !slices.Equal(got.Links, []string{"#email"}) {
+		t.Errorf("the error summary links to %v, want the email field", got.Links)
 	}
 	for i, name := range []string{"email", "password"} {
 		if got.Invalid[i] != "true" {
 			t.Errorf(`%s: aria-invalid=%q, want "true"`, name, got.Invalid[i])
 		}
-		if got.AlertID == "" || !strings.Contains(" "+got.DescribedBy[i]+" ", " "+got.AlertID+" ") {
-			t.Errorf("%s: aria-describedby=%q does not point at the message (id %q)", name, got.DescribedBy[i], got.AlertID)
+		if !strings.Contains(got.Described[i], "email address or password is not right") {
+			t.Errorf("%s: aria-describedby=%q does not point at the message (it says %q)", name, got.DescribedBy[i], got.Described[i])
 		}
 	}
 	if got.Email != "pat@example.org" {
@@ -395,8 +405,8 @@ func TestBrowserWrongPassword(t *testing.T) {
 	if got.Password != "" {
 		t.Errorf("the wrong password was sent back into the page")
 	}
-	if got.Focused != "password" {
-		t.Errorf("the focus is on %q after the error, want the password field", got.Focused)
+	if got.Focused != got.AlertID || got.AlertID == "" {
+		t.Errorf("the focus is on %q after the error, want the error summary (%q)", got.Focused, got.AlertID)
 	}
 }
 
@@ -506,17 +516,19 @@ func TestBrowserPhoneEnrollment(t *testing.T) {
 	if len(page.Unlabelled) > 0 || page.ScrollWidth > page.InnerWidth {
 		t.Errorf("enrollment page: unlabelled %v, scrollWidth %d > %d", page.Unlabelled, page.ScrollWidth, page.InnerWidth)
 	}
-	var alert, describedBy, errID string
+	var alert, describedBy, fieldMsg, link string
 	step(t, ctx, "a landline for texts",
 		chromedp.Evaluate(`document.getElementById('phone').value = ''`, nil), // it holds the number on file
 		chromedp.SendKeys(`#phone`, "+44 20 7946 0958"+kb.Enter, chromedp.ByQuery),
 		chromedp.WaitVisible(`#phone-error`, chromedp.ByQuery),
 		chromedp.Text(`[role=alert]`, &alert, chromedp.ByQuery),
+		chromedp.Text(`#phone-error`, &fieldMsg, chromedp.ByQuery),
 		chromedp.AttributeValue(`#phone`, "aria-describedby", &describedBy, nil, chromedp.ByQuery),
-		chromedp.Evaluate(`document.querySelector('[role=alert]').id`, &errID),
+		chromedp.Evaluate(`document.querySelector('[role=alert] a').getAttribute('href')`, &link),
 	)
-	if !strings.Contains(alert, "landline, which cannot receive texts") || !strings.Contains(describedBy, errID) {
-		t.Errorf("landline message %q, tied to the field by %q (want %q)", alert, describedBy, errID)
+	if !strings.Contains(alert, "landline, which cannot receive texts") || link != "#phone" ||
+		!strings.Contains(fieldMsg, "landline, which cannot receive texts") || !strings.Contains(describedBy, "phone-error") {
+		t.Errorf("landline message %q (link %q), beside the field %q, tied to it by %q", alert, link, fieldMsg, describedBy)
 	}
 	step(t, ctx, "choose a call with the keyboard",
 		chromedp.Focus(`#kind-voice`, chromedp.ByQuery),
