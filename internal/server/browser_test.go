@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image"
+	"image/color"
+	"image/draw"
 	"image/png"
 	"net/url"
 	"os"
@@ -20,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"golang.org/x/oauth2"
 
 	"github.com/tessera-health/tessera/internal/server"
 	"github.com/tessera-health/tessera/internal/store"
@@ -594,4 +598,110 @@ func TestBrowserAccountAndRegisterPages(t *testing.T) {
 		t.Fatalf("after signing in to the account pages the browser is at %s", path)
 	}
 	check("account security page")
+}
+
+// TestBrowserReadmeScreenshots makes the README's pictures: the sign-in page and the texted-code
+// page on a 320 px phone, in English and in Spanish (docs/screenshots/*.png). It runs when
+// TESSERA_SCREENSHOTS names the directory to write them to:
+//
+//	TESSERA_SCREENSHOTS=$PWD/docs/screenshots go test ./internal/server -run ReadmeScreenshots
+//
+// Each picture is exactly 320 px wide (nothing sticks out to the side) and kept under 60 KB.
+func TestBrowserReadmeScreenshots(t *testing.T) {
+	dir := os.Getenv("TESSERA_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("screenshots skipped: set TESSERA_SCREENSHOTS to the directory to write them to (docs/screenshots)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	e.tenant.Name = "Riverside Health"
+	e.tenant.HelpContact = "Call Riverside Health at 555-0100, Monday to Friday 8–6"
+	if err := e.st.UpdateTenant(e.ctx, e.tenant); err != nil {
+		t.Fatal(err)
+	}
+	e.st.ExecRaw(e.ctx, "UPDATE tenants SET name = ?, name_lower = ? WHERE id = ?", "Riverside Health", "riverside health", e.tenant.ID)
+	id, sec := e.client(store.ClientWeb, nil)
+	r := e.rp(id, sec)
+	u := e.user("pat@example.org", "correct horse battery")
+	f := &store.Factor{UserID: u.ID, TenantID: u.TenantID, Kind: "sms", Label: "+12025550123"}
+	if err := e.st.CreateFactor(e.ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.ActivateFactor(e.ctx, u.ID, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	shoot := func(ctx context.Context, name string) {
+		t.Helper()
+		var shot []byte
+		step(t, ctx, "screenshot "+name, chromedp.FullScreenshot(&shot, 100))
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if img.Bounds().Dx() != 320 {
+			t.Errorf("%s renders %d px wide at 320 px", name, img.Bounds().Dx())
+		}
+		small := smallPNG(t, img)
+		if len(small) > 60<<10 {
+			t.Errorf("%s: %d bytes, more than 60 KB", name, len(small))
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, small, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %dx%d, %d bytes", p, img.Bounds().Dx(), img.Bounds().Dy(), len(small))
+	}
+	for _, lang := range []string{"en", "es"} {
+		ctx := newChrome(t, 320, 640)
+		authURL, _ := r.authURL(oauth2.SetAuthURLParam("ui_locales", lang))
+		e.st.ExecRaw(e.ctx, "DELETE FROM otp_sends") // no resend cooldown between the languages
+		step(t, ctx, "open the sign-in page", chromedp.Navigate(authURL), chromedp.WaitVisible(`#email`, chromedp.ByQuery))
+		shoot(ctx, "sign-in-320-"+lang+".png")
+		step(t, ctx, "sign in",
+			chromedp.SendKeys(`#email`, "pat@example.org", chromedp.ByQuery),
+			chromedp.SendKeys(`#password`, "correct horse battery"+kb.Enter, chromedp.ByQuery),
+			chromedp.WaitReady(`input[name="method"][value="sms"]`, chromedp.ByQuery),
+			chromedp.Evaluate(`document.activeElement.blur()`, nil))
+		shoot(ctx, "code-320-"+lang+".png")
+	}
+}
+
+// smallPNG re-encodes a screenshot with a palette of its 64 most used colours and the best compression: a page
+// of text loses nothing a reader would notice, and the file shrinks several times.
+func smallPNG(t *testing.T, img image.Image) []byte {
+	t.Helper()
+	// The page's 64 most used colours, so text and buttons keep their exact shade.
+	seen := map[color.RGBA]int{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8), 255}]++
+		}
+	}
+	type kv struct {
+		c color.RGBA
+		n int
+	}
+	var common []kv
+	for c, n := range seen {
+		common = append(common, kv{c, n})
+	}
+	slices.SortFunc(common, func(a, b kv) int { return b.n - a.n })
+	pal := make(color.Palette, 0, 64)
+	for _, x := range common {
+		if len(pal) == 64 {
+			break
+		}
+		pal = append(pal, x.c)
+	}
+	out := image.NewPaletted(b, pal)
+	draw.Draw(out, b, img, b.Min, draw.Src)
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, out); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
