@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -41,6 +43,7 @@ type tenantPolicy struct {
 	mfa, enforceFrom, phoneRegion, selfRegistration         string
 	rememberDays, rememberNetwork, rememberMFA, patientsOff string
 	passkeyDays                                             string
+	helpContact                                             string
 }
 
 // maxRememberDays bounds --remember-device-days (a year; the seeds ask for 7).
@@ -56,6 +59,7 @@ func (p *tenantPolicy) register(c *command) {
 	c.fs.StringVar(&p.rememberMFA, "remember-device-mfa", "", "on: a sign-in on a remembered device counts as multi-factor (amr rmd); off: the code is asked anyway (default on)")
 	c.fs.StringVar(&p.passkeyDays, "passkey-mfa-days", "", "days passkey-only sign-ins count as multi-factor after the last code or app check (0 to 365; default 90)")
 	c.fs.StringVar(&p.patientsOff, "patients-may-disable-mfa", "", "on lets patients turn two-step sign-in off with their password while --mfa is optional (default off)")
+	c.fs.StringVar(&p.helpContact, "help-contact", "", fmt.Sprintf("where a person who is stuck gets help, one line of plain text of at most %d characters, e.g. \"Call Riverside Health at 555-0100, Monday to Friday 8–6\" (\"\" for the generic \"contact your practice\")", store.MaxHelpContact))
 }
 
 // onOff reads an on|off flag.
@@ -126,6 +130,16 @@ func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
 			return err
 		}
 		t.PatientsMayDisableMFA = on
+	}
+	if c.set("help-contact") {
+		help := strings.TrimSpace(p.helpContact)
+		if n := utf8.RuneCountInString(help); n > store.MaxHelpContact {
+			return usagef("--help-contact: %d characters; keep it to at most %d (a sentence with a phone number and opening hours)", n, store.MaxHelpContact)
+		}
+		if strings.IndexFunc(help, unicode.IsControl) >= 0 {
+			return usagef("--help-contact: use one line of plain text, without line breaks")
+		}
+		t.HelpContact = help
 	}
 	if c.set("enforce-from") {
 		if p.enforceFrom == "" {

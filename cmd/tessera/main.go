@@ -6,7 +6,7 @@
 //	tessera tenant create --name NAME [--mfa off|optional|required] [--enforce-from YYYY-MM-DD]
 //	tessera tenant update --tenant ID [--mfa …] [--enforce-from …] [--phone-region CC] [--self-registration on|off]
 //	    [--remember-device-days N] [--remember-device-network exact|prefix|off] [--remember-device-mfa on|off]
-//	    [--patients-may-disable-mfa on|off]   (the same policy flags for tenant create)
+//	    [--patients-may-disable-mfa on|off] [--help-contact TEXT]   (the same policy flags for tenant create)
 //	tessera practice create --tenant ID --name NAME
 //	tessera client create --tenant ID --name NAME [--type web|public|service] [--redirect-uri URI]… [--post-logout-redirect-uri URI]…
 //	tessera user create --tenant ID --email EMAIL [--name NAME] [--phone NUMBER] [--role ROLE] [--practice ID] --password-stdin
@@ -56,7 +56,7 @@ Usage:
       tenant policy: [--mfa off|optional|required] [--enforce-from YYYY-MM-DD] [--phone-region CC]
                      [--self-registration on|off] [--remember-device-days N]
                      [--remember-device-network exact|prefix|off] [--remember-device-mfa on|off]
-                     [--patients-may-disable-mfa on|off]
+                     [--patients-may-disable-mfa on|off] [--help-contact "Call … at …, Monday to Friday 8–6"]
   tessera practice create --tenant ID --name NAME
   tessera client create --tenant ID --name NAME [--type web|public|service]
                         [--redirect-uri URI]... [--post-logout-redirect-uri URI]...

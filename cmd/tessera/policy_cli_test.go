@@ -101,3 +101,47 @@ func TestCLITenantPolicy(t *testing.T) {
 		t.Errorf("the audit trail does not record the policy: %s", out)
 	}
 }
+
+// TestCLIHelpContact: tenant create and update set the help contact shown to people who are
+// stuck; it is trimmed, left alone by updates that do not name it, cleared by "", audited, and
+// refused (exit 2, nothing written) when longer than a sentence or more than one line.
+func TestCLIHelpContact(t *testing.T) {
+	c := newCLI(t)
+	const words = "Call Riverside Health at 555-0100, Monday to Friday 8–6"
+	id := c.ok("", "tenant", "create", "--name", "Riverside Health", "--help-contact", " "+words+" ")["id"].(string)
+	help := func() string {
+		t.Helper()
+		tn, err := c.store().TenantByID(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tn.HelpContact
+	}
+	if got := help(); got != words {
+		t.Fatalf("after create: %q", got)
+	}
+	c.ok("", "tenant", "update", "--tenant", id, "--remember-device-days", "3")
+	if got := help(); got != words {
+		t.Fatalf("an update without --help-contact changed it: %q", got)
+	}
+	for _, bad := range []struct{ v, want string }{
+		{strings.Repeat("x", store.MaxHelpContact+1), "at most 200"},
+		{"Call us\nor write", "one line of plain text"},
+	} {
+		code, out, errs := c.run("", "tenant", "update", "--tenant", id, "--help-contact", bad.v)
+		if code != 2 || out != "" || !strings.Contains(errs, bad.want) {
+			t.Errorf("--help-contact %.20q: exit %d, stderr %q; want 2 and %q", bad.v, code, errs, bad.want)
+		}
+	}
+	if got := help(); got != words {
+		t.Fatalf("a refused update wrote: %q", got)
+	}
+	c.ok("", "tenant", "update", "--tenant", id, "--help-contact", "")
+	if got := help(); got != "" {
+		t.Fatalf("not cleared: %q", got)
+	}
+	_, out, _ := c.run("", "audit", "export")
+	if !strings.Contains(out, "Monday to Friday") {
+		t.Errorf("the audit trail does not record the help contact")
+	}
+}

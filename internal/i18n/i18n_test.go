@@ -1,7 +1,10 @@
 package i18n
 
 import (
+	"encoding/json"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/text/language"
@@ -47,6 +50,39 @@ func TestPlurals(t *testing.T) {
 	for _, tt := range tests {
 		if got := c.For(tt.tag).N("attempts.left", tt.n); got != tt.want {
 			t.Errorf("%s %d: %q, want %q", tt.tag, tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestPluralFormsComplete: every plural message renders in both languages for every count a
+// page may show — 0, 1, a few, many and a million (Spanish has a CLDR "many" form for a million
+// and up: "1000000 de intentos"), never falling back to its own id.
+func TestPluralFormsComplete(t *testing.T) {
+	c, _ := Load()
+	for _, tag := range Supported {
+		raw, err := locales.ReadFile("locales/" + tag.String() + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		for id, v := range m {
+			if _, plural := v.(map[string]any); !plural {
+				continue
+			}
+			for _, n := range []int{0, 1, 2, 5, 21, 1000000} {
+				if got := c.For(tag).N(id, n); got == id || !strings.Contains(got, strconv.Itoa(n)) {
+					t.Errorf("%s %s with %d: %q", tag, id, n, got)
+				}
+			}
+		}
+	}
+	es := c.For(language.Spanish)
+	for n, want := range map[int]string{0: "0 intentos restantes", 1: "1 intento restante", 7: "7 intentos restantes"} {
+		if got := es.N("attempts.left", n); got != want {
+			t.Errorf("attempts.left %d: %q, want %q", n, got, want)
 		}
 	}
 }

@@ -78,10 +78,11 @@ func axeCheck(t *testing.T, ctx context.Context, src, page, lang string, checked
 	*checked++
 }
 
-// TestAxeEveryPage walks every page a person meets — sign-in and its error, forgot password,
-// enrollment and its phone error, the code page and its error, backup codes, consent, the
-// locked page, registration and its error, the account page, password reset, signed out and
-// the error page — at 320 px in English and in Spanish, and fails on any WCAG A/AA violation.
+// TestAxeEveryPage walks every page a person meets — sign-in and its error summary, forgot
+// password, enrollment and its phone error, the code page and its error, backup codes, consent,
+// the locked page with the practice's help contact, registration and its errors, the account
+// page, password reset and its error, signed out and the error page — at 320 px in English and
+// in Spanish, and fails on any WCAG A/AA violation.
 func TestAxeEveryPage(t *testing.T) {
 	src := axeSource(t)
 	for _, lang := range []string{"en", "es"} {
@@ -98,6 +99,7 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
 	e.requiredMFA()
 	e.tenant.SelfRegistration = true
+	e.tenant.HelpContact = "Call Riverside Health at 555-0100, Monday to Friday 8–6"
 	e.st.UpdateTenant(e.ctx, e.tenant)
 	id, sec := e.client(store.ClientWeb, nil)
 	tpID, tpSec := e.client(store.ClientWeb, func(c *store.Client) { c.FirstParty = false; c.Name = "Health Diary App" })
@@ -176,6 +178,12 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 	}
 	nav("reset page", link, `#password`)
 	check("password reset")
+	step(t, ctx, "two different new passwords",
+		setValue(`#password`, "a long passphrase here"),
+		setValue(`#password2`, "another long passphrase"),
+		chromedp.Submit(`#password`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#password2-error`, chromedp.ByQuery))
+	check("password reset, passwords differ")
 
 	// The locked page, in a fresh browser state.
 	fresh()
@@ -184,8 +192,13 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 	if !strings.Contains(start, "ui_locales="+lang) {
 		t.Fatalf("ui_locales missing from %s", start)
 	}
-	signIn("locked@example.org", "correct horse battery", "h1")
-	check("locked")
+	signIn("locked@example.org", "correct horse battery", ".help-contact")
+	var help string
+	step(t, ctx, "the help contact", chromedp.Text(`.help-contact`, &help, chromedp.ByQuery))
+	if !strings.Contains(help, "555-0100") {
+		t.Errorf("the locked page does not show the help contact: %q", help)
+	}
+	check("locked, with the help contact")
 	fresh()
 	start, _ = r.authURL(ui)
 	nav("sign-in page again", start, "#email")

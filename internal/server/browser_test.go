@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image"
+	"image/color"
+	"image/draw"
 	"image/png"
 	"net/url"
 	"os"
@@ -20,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"golang.org/x/oauth2"
 
 	"github.com/tessera-health/tessera/internal/server"
 	"github.com/tessera-health/tessera/internal/store"
@@ -338,9 +342,10 @@ func TestBrowserKeyboardSignIn(t *testing.T) {
 	r.exchange(q.Get("code"), f)
 }
 
-// TestBrowserWrongPassword: the error is announced (role=alert), both fields are marked invalid
-// and point at the message, the email is kept and the focus waits in the password field, so the
-// person only retypes the password.
+// TestBrowserWrongPassword: the error summary at the top is announced (role=alert), says "There
+// is a problem" and links to the field to fix, and the keyboard focus is on it when the page
+// loads (GOV.UK's pattern, without JavaScript); both fields are marked invalid and point at the
+// message beside them; the email is kept, the password is not sent back.
 func TestBrowserWrongPassword(t *testing.T) {
 	ctx := newChrome(t, 320, 640)
 	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
@@ -359,8 +364,10 @@ func TestBrowserWrongPassword(t *testing.T) {
 	var got struct {
 		Alert       string   `json:"alert"`
 		AlertID     string   `json:"alertID"`
+		Links       []string `json:"links"`
 		Invalid     []string `json:"invalid"`
 		DescribedBy []string `json:"describedBy"`
+		Described   []string `json:"described"`
 		Email       string   `json:"email"`
 		Password    string   `json:"password"`
 		Focused     string   `json:"focused"`
@@ -368,25 +375,32 @@ func TestBrowserWrongPassword(t *testing.T) {
 	step(t, ctx, "read the error page", chromedp.Evaluate(`(() => {
   const a = document.querySelector('[role=alert]');
   const f = ['email', 'password'].map(id => document.getElementById(id));
+  const said = i => (i.getAttribute('aria-describedby') || '').split(' ').filter(Boolean)
+    .map(id => { const d = document.getElementById(id); return d ? d.innerText.trim() : '(missing #' + id + ')'; }).join(' | ');
   return {
     alert: a.innerText.trim(),
     alertID: a.id,
+    links: [...a.querySelectorAll('a')].map(l => l.getAttribute('href')),
     invalid: f.map(i => i.getAttribute('aria-invalid') || ''),
     describedBy: f.map(i => i.getAttribute('aria-describedby') || ''),
+    described: f.map(said),
     email: f[0].value,
     password: f[1].value,
     focused: document.activeElement.id,
   };
 })()`, &got))
-	if !strings.Contains(got.Alert, "email address or password is not right") {
+	if !strings.HasPrefix(got.Alert, "There is a problem") || !strings.Contains(got.Alert, "email address or password is not right") {
 		t.Errorf("role=alert says %q", got.Alert)
+	}
+	if !slices.Equal(got.Links, []string{"#email"}) {
+		t.Errorf("the error summary links to %v, want the email field", got.Links)
 	}
 	for i, name := range []string{"email", "password"} {
 		if got.Invalid[i] != "true" {
 			t.Errorf(`%s: aria-invalid=%q, want "true"`, name, got.Invalid[i])
 		}
-		if got.AlertID == "" || !strings.Contains(" "+got.DescribedBy[i]+" ", " "+got.AlertID+" ") {
-			t.Errorf("%s: aria-describedby=%q does not point at the message (id %q)", name, got.DescribedBy[i], got.AlertID)
+		if !strings.Contains(got.Described[i], "email address or password is not right") {
+			t.Errorf("%s: aria-describedby=%q does not point at the message (it says %q)", name, got.DescribedBy[i], got.Described[i])
 		}
 	}
 	if got.Email != "pat@example.org" {
@@ -395,8 +409,8 @@ func TestBrowserWrongPassword(t *testing.T) {
 	if got.Password != "" {
 		t.Errorf("the wrong password was sent back into the page")
 	}
-	if got.Focused != "password" {
-		t.Errorf("the focus is on %q after the error, want the password field", got.Focused)
+	if got.Focused != got.AlertID || got.AlertID == "" {
+		t.Errorf("the focus is on %q after the error, want the error summary (%q)", got.Focused, got.AlertID)
 	}
 }
 
@@ -506,17 +520,19 @@ func TestBrowserPhoneEnrollment(t *testing.T) {
 	if len(page.Unlabelled) > 0 || page.ScrollWidth > page.InnerWidth {
 		t.Errorf("enrollment page: unlabelled %v, scrollWidth %d > %d", page.Unlabelled, page.ScrollWidth, page.InnerWidth)
 	}
-	var alert, describedBy, errID string
+	var alert, describedBy, fieldMsg, link string
 	step(t, ctx, "a landline for texts",
 		chromedp.Evaluate(`document.getElementById('phone').value = ''`, nil), // it holds the number on file
 		chromedp.SendKeys(`#phone`, "+44 20 7946 0958"+kb.Enter, chromedp.ByQuery),
 		chromedp.WaitVisible(`#phone-error`, chromedp.ByQuery),
 		chromedp.Text(`[role=alert]`, &alert, chromedp.ByQuery),
+		chromedp.Text(`#phone-error`, &fieldMsg, chromedp.ByQuery),
 		chromedp.AttributeValue(`#phone`, "aria-describedby", &describedBy, nil, chromedp.ByQuery),
-		chromedp.Evaluate(`document.querySelector('[role=alert]').id`, &errID),
+		chromedp.Evaluate(`document.querySelector('[role=alert] a').getAttribute('href')`, &link),
 	)
-	if !strings.Contains(alert, "landline, which cannot receive texts") || !strings.Contains(describedBy, errID) {
-		t.Errorf("landline message %q, tied to the field by %q (want %q)", alert, describedBy, errID)
+	if !strings.Contains(alert, "landline, which cannot receive texts") || link != "#phone" ||
+		!strings.Contains(fieldMsg, "landline, which cannot receive texts") || !strings.Contains(describedBy, "phone-error") {
+		t.Errorf("landline message %q (link %q), beside the field %q, tied to it by %q", alert, link, fieldMsg, describedBy)
 	}
 	step(t, ctx, "choose a call with the keyboard",
 		chromedp.Focus(`#kind-voice`, chromedp.ByQuery),
@@ -582,4 +598,110 @@ func TestBrowserAccountAndRegisterPages(t *testing.T) {
 		t.Fatalf("after signing in to the account pages the browser is at %s", path)
 	}
 	check("account security page")
+}
+
+// TestBrowserReadmeScreenshots makes the README's pictures: the sign-in page and the texted-code
+// page on a 320 px phone, in English and in Spanish (docs/screenshots/*.png). It runs when
+// TESSERA_SCREENSHOTS names the directory to write them to:
+//
+//	TESSERA_SCREENSHOTS=$PWD/docs/screenshots go test ./internal/server -run ReadmeScreenshots
+//
+// Each picture is exactly 320 px wide (nothing sticks out to the side) and kept under 60 KB.
+func TestBrowserReadmeScreenshots(t *testing.T) {
+	dir := os.Getenv("TESSERA_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("screenshots skipped: set TESSERA_SCREENSHOTS to the directory to write them to (docs/screenshots)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	e.tenant.Name = "Riverside Health"
+	e.tenant.HelpContact = "Call Riverside Health at 555-0100, Monday to Friday 8–6"
+	if err := e.st.UpdateTenant(e.ctx, e.tenant); err != nil {
+		t.Fatal(err)
+	}
+	e.st.ExecRaw(e.ctx, "UPDATE tenants SET name = ?, name_lower = ? WHERE id = ?", "Riverside Health", "riverside health", e.tenant.ID)
+	id, sec := e.client(store.ClientWeb, nil)
+	r := e.rp(id, sec)
+	u := e.user("pat@example.org", "correct horse battery")
+	f := &store.Factor{UserID: u.ID, TenantID: u.TenantID, Kind: "sms", Label: "+12025550123"}
+	if err := e.st.CreateFactor(e.ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.ActivateFactor(e.ctx, u.ID, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	shoot := func(ctx context.Context, name string) {
+		t.Helper()
+		var shot []byte
+		step(t, ctx, "screenshot "+name, chromedp.FullScreenshot(&shot, 100))
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if img.Bounds().Dx() != 320 {
+			t.Errorf("%s renders %d px wide at 320 px", name, img.Bounds().Dx())
+		}
+		small := smallPNG(t, img)
+		if len(small) > 60<<10 {
+			t.Errorf("%s: %d bytes, more than 60 KB", name, len(small))
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, small, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %dx%d, %d bytes", p, img.Bounds().Dx(), img.Bounds().Dy(), len(small))
+	}
+	for _, lang := range []string{"en", "es"} {
+		ctx := newChrome(t, 320, 640)
+		authURL, _ := r.authURL(oauth2.SetAuthURLParam("ui_locales", lang))
+		e.st.ExecRaw(e.ctx, "DELETE FROM otp_sends") // no resend cooldown between the languages
+		step(t, ctx, "open the sign-in page", chromedp.Navigate(authURL), chromedp.WaitVisible(`#email`, chromedp.ByQuery))
+		shoot(ctx, "sign-in-320-"+lang+".png")
+		step(t, ctx, "sign in",
+			chromedp.SendKeys(`#email`, "pat@example.org", chromedp.ByQuery),
+			chromedp.SendKeys(`#password`, "correct horse battery"+kb.Enter, chromedp.ByQuery),
+			chromedp.WaitReady(`input[name="method"][value="sms"]`, chromedp.ByQuery),
+			chromedp.Evaluate(`document.activeElement.blur()`, nil))
+		shoot(ctx, "code-320-"+lang+".png")
+	}
+}
+
+// smallPNG re-encodes a screenshot with a palette of its 64 most used colours and the best compression: a page
+// of text loses nothing a reader would notice, and the file shrinks several times.
+func smallPNG(t *testing.T, img image.Image) []byte {
+	t.Helper()
+	// The page's 64 most used colours, so text and buttons keep their exact shade.
+	seen := map[color.RGBA]int{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8), 255}]++
+		}
+	}
+	type kv struct {
+		c color.RGBA
+		n int
+	}
+	var common []kv
+	for c, n := range seen {
+		common = append(common, kv{c, n})
+	}
+	slices.SortFunc(common, func(a, b kv) int { return b.n - a.n })
+	pal := make(color.Palette, 0, 64)
+	for _, x := range common {
+		if len(pal) == 64 {
+			break
+		}
+		pal = append(pal, x.c)
+	}
+	out := image.NewPaletted(b, pal)
+	draw.Draw(out, b, img, b.Min, draw.Src)
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, out); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

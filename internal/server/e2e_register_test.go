@@ -279,7 +279,7 @@ func TestRegisterLandline(t *testing.T) {
 		t.Fatalf("landline: %d", br.status)
 	}
 	const msg = "This looks like a landline, which cannot receive texts. Use a mobile number."
-	if !strings.Contains(br.body, `<p class="error" role="alert" id="phone-error">`+msg+`</p>`) {
+	if !strings.Contains(br.body, `<a href="#phone">`+msg+`</a>`) || !strings.Contains(br.body, `id="phone-error"><span class="visually-hidden">Error: </span>`+msg+`</p>`) {
 		t.Errorf("the landline message is missing or not an alert: %.1500s", br.body)
 	}
 	if !strings.Contains(br.body, `aria-describedby="phone-hint phone-error" aria-invalid="true"`) {
@@ -315,7 +315,7 @@ func TestRegisterWrongCodes(t *testing.T) {
 	for i, left := range []string{"4 attempts left", "3 attempts left", "2 attempts left", "1 attempt left"} {
 		br.enterRegistrationCode(e.issuer, otherCode(sms))
 		if br.status != http.StatusUnauthorized || !strings.Contains(br.body, "That code is not right. "+left) ||
-			!strings.Contains(br.body, `aria-describedby="form-error"`) {
+			!strings.Contains(br.body, `aria-describedby="code-error"`) || !strings.Contains(br.body, `<a href="#code">`) {
 			t.Fatalf("wrong code %d: %d %.400s", i+1, br.status, br.body)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrMFALocked refuses to move a tenant's MFA away from required: once MFA is required it
@@ -60,6 +62,25 @@ func validTenantPolicy(t *Tenant) error {
 	if t.RememberDeviceNetwork != "" && !slices.Contains(NetworkModes, t.RememberDeviceNetwork) {
 		return fmt.Errorf("store: unknown remember-device network %q", t.RememberDeviceNetwork)
 	}
+	if err := ValidHelpContact(t.HelpContact); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ValidHelpContact checks a tenant's help contact: one line of plain text of at most
+// MaxHelpContact characters (pages escape it; a line break or control character has no place in
+// a sentence shown under a form).
+func ValidHelpContact(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("store: the help contact is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n > MaxHelpContact {
+		return fmt.Errorf("store: the help contact has %d characters; at most %d", n, MaxHelpContact)
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return errors.New("store: the help contact must be one line of plain text (no line breaks or control characters)")
+	}
 	return nil
 }
 
@@ -74,7 +95,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
 	fields := map[string]any{
 		"mfa_mode": t.MFAMode, "enforce_from": t.EnforceFrom, "updated_at": t.UpdatedAt,
 		"phone_region": t.PhoneRegion, "self_registration": t.SelfRegistration,
-		"patients_may_disable_mfa": t.PatientsMayDisableMFA,
+		"patients_may_disable_mfa": t.PatientsMayDisableMFA, "help_contact": t.HelpContact,
 	}
 	if t.RememberDeviceDays != nil {
 		fields["remember_device_days"] = *t.RememberDeviceDays
@@ -232,7 +253,7 @@ func (s *Store) CountSigningKeys(ctx context.Context) (int64, error) {
 
 // PolicySummary is the tenant's policy in one audit-friendly line.
 func (t *Tenant) PolicySummary() string {
-	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t remember_device_days=%d remember_device_network=%s remember_device_mfa=%t patients_may_disable_mfa=%t passkey_mfa_days=%d",
+	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t remember_device_days=%d remember_device_network=%s remember_device_mfa=%t patients_may_disable_mfa=%t passkey_mfa_days=%d help_contact=%q",
 		t.MFAMode, t.PhoneRegion, t.SelfRegistration, t.RememberDays(), t.RememberNetwork(), t.RememberedDeviceIsMFA(), t.PatientsMayDisableMFA,
-		t.PasskeyWindowDays())
+		t.PasskeyWindowDays(), t.HelpContact)
 }

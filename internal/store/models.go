@@ -57,10 +57,18 @@ type Tenant struct {
 	PatientsMayDisableMFA bool `gorm:"column:patients_may_disable_mfa"`
 	// PasskeyMFADays is how long passkey-only sign-ins count as multi-factor after the last other
 	// second factor. Nil on a new struct means the default (90); read it with PasskeyWindowDays.
-	PasskeyMFADays *int  `gorm:"column:passkey_mfa_days"`
-	CreatedAt      int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt      int64 `gorm:"autoUpdateTime:false"`
+	PasskeyMFADays *int `gorm:"column:passkey_mfa_days"`
+	// HelpContact is where a person who is stuck gets help, in the practice's own words (plain
+	// text, at most MaxHelpContact characters): shown on the locked page, under "Can't access
+	// your code?" and on the dead ends of registration and password reset. "" shows the
+	// generic "contact your practice".
+	HelpContact string `gorm:"column:help_contact"`
+	CreatedAt   int64  `gorm:"autoCreateTime:false"`
+	UpdatedAt   int64  `gorm:"autoUpdateTime:false"`
 }
+
+// MaxHelpContact bounds a tenant's help contact (in characters): a sentence, not a page.
+const MaxHelpContact = 200
 
 // Remember-device network granularities (internal/authn.Network).
 const (

@@ -236,8 +236,7 @@ func (l *Login) account(w http.ResponseWriter, r *http.Request) (*accountContext
 	case gateOpen:
 		return ac, true
 	case gateLocked:
-		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
-			"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": ac.user.Locale})
+		l.pages.Locked(w, r, ac.tenant, nil, ac.user.Locale)
 	case gateFailure:
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 	default:
@@ -343,6 +342,8 @@ func (l *Login) renderSecurity(w http.ResponseWriter, r *http.Request, ac *accou
 			on = problemOn[0]
 		}
 		data["Problem"], data["ProblemOn"] = problem, on
+		field := map[string]string{"phone": "phone", "mobile": "mobile", "mfaoff": "pw-mfaoff"}[on]
+		data["Problems"] = []Problem{{Field: field, Msg: problem}}
 	}
 	l.pages.Render(w, r, status, "account", data)
 }
@@ -459,7 +460,11 @@ func (l *Login) renderConfirm(w http.ResponseWriter, r *http.Request, ac *accoun
 		data["Notice"] = notice
 	}
 	if problem != nil {
-		data["Error"] = problem
+		field := "code"
+		if method == "password" {
+			field = "password"
+		}
+		data["Error"], data["ErrorField"] = problem, codeField(problem, field)
 	}
 	l.pages.Render(w, r, status, "account_confirm", data)
 }
@@ -562,8 +567,7 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 				SubjectID: ac.user.ID, ClientID: store.AccountClientID(ac.tenant.ID), Detail: "too many wrong codes"})
 			l.notifyUser(r, ac.user, ac.tenant, "locked", nil)
 		}
-		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
-			"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": ac.user.Locale})
+		l.pages.Locked(w, r, ac.tenant, nil, ac.user.Locale)
 		return
 	}
 	msg := &i18n.Msg{ID: "mfa.wrong"}

@@ -90,7 +90,7 @@ func (l *Login) renderAccountTOTP(w http.ResponseWriter, r *http.Request, ac *ac
 		"CSRF": l.cookies.CSRFToken(w, r), "QR": urlSafe(e.QRPNG), "Key": e.Key, "FactorID": e.FactorID,
 		"Change": ac.has(policy.TOTP), "SwitchURL": ""}
 	if problem != nil {
-		data["Error"] = problem
+		data["Error"], data["ErrorField"] = problem, "code"
 	}
 	l.pages.Render(w, r, status, "account_totp", data)
 }
@@ -248,7 +248,7 @@ func (l *Login) renderAccountCode(w http.ResponseWriter, r *http.Request, ac *ac
 		data["Notice"] = notice
 	}
 	if problem != nil {
-		data["Error"] = problem
+		data["Error"], data["ErrorField"] = problem, codeField(problem, "code")
 	}
 	l.pages.Render(w, r, status, "account_code", data)
 }

@@ -114,7 +114,8 @@ func (l *Login) callMessage(to, tenantName, token string, loc *i18n.Localizer) d
 // renderCallWait is the page shown while the phone rings.
 func (l *Login) renderCallWait(w http.ResponseWriter, r *http.Request, lc *loginContext, status int, notice *i18n.Msg) {
 	data := map[string]any{"TitleID": "call.title", "AuthRequestID": lc.ar.GetID(), "CSRF": l.cookies.CSRFToken(w, r),
-		"UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "", "To": maskDestination(lc.dest)}
+		"UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "", "To": maskDestination(lc.dest),
+		"Help": helpLine(lc.tenant, "mfa.cant_contact", "mfa.cant")}
 	if notice != nil {
 		data["Notice"] = notice
 	}

@@ -276,8 +276,7 @@ func (l *Login) confirmCodeFactor(w http.ResponseWriter, r *http.Request, lc *lo
 	}
 	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.enrolled", Result: "ok",
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: lc.channel})
-	loc := l.pages.Language(nil, r, nil, lc.user.Locale)
-	l.notify(r, lc, "factor", map[string]any{"Method": loc.T("factor.name." + lc.channel)})
+	l.notify(r, lc, "factor", map[string]any{"MethodKind": lc.channel})
 	if l.recordFactor(w, r, lc, l.Codes[lc.channel].AMR()) {
 		l.afterEnrollment(w, r, lc)
 	}

@@ -186,7 +186,12 @@ func (l *Login) renderForm(w http.ResponseWriter, r *http.Request, status int, a
 		"Passkey":   l.passkeyOffered(),
 	}
 	if problem != nil {
-		data["Error"] = problem
+		// The summary links to the field to fix: the empty one, else the email (the one message
+		// covers both fields, so the page never tells which was wrong).
+		data["Error"], data["ErrorField"] = problem, "email"
+		if problem.ID == "login.missing" && email != "" {
+			data["ErrorField"] = "password"
+		}
 	}
 	l.pages.Render(w, r, status, "login", data)
 }
@@ -245,8 +250,8 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 		l.result("locked")
 		l.audit.Record(r.Context(), &store.AuditEvent{TenantID: tenantID, Event: "login.password", Result: "locked",
 			SubjectID: u.ID, ClientID: c.Row().ID})
-		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
-			"Message": &i18n.Msg{ID: "locked.body"}, "UILocales": ar.Params.UILocales, "UserLocale": u.Locale})
+		t, _ := l.st.TenantByID(r.Context(), tenantID) // for its help contact; without it the generic words
+		l.pages.Locked(w, r, t, ar.Params.UILocales, u.Locale)
 		return
 	}
 	if hadFailures {

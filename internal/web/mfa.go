@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -202,8 +203,7 @@ func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthR
 }
 
 func (l *Login) renderLocked(w http.ResponseWriter, r *http.Request, lc *loginContext) {
-	l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
-		"Message": &i18n.Msg{ID: "locked.body"}, "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale})
+	l.pages.Locked(w, r, lc.tenant, lc.ar.Params.UILocales, lc.user.Locale)
 }
 
 func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *loginContext, status int, problem *i18n.Msg) {
@@ -214,7 +214,8 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 	data := map[string]any{"TitleID": "mfa.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
 		"BackupLeft": left > 0 && lc.purpose != "enroll", "BackupOpen": problem != nil && problem.ID == "backup.wrong",
-		"RememberDays": rememberDays(lc.tenant), "Channel": policy.TOTP, "Purpose": lc.purpose}
+		"RememberDays": rememberDays(lc.tenant), "Channel": policy.TOTP, "Purpose": lc.purpose,
+		"Help": helpLine(lc.tenant, "mfa.cant_contact", "mfa.cant")}
 	if ch := l.Codes[lc.channel]; ch != nil {
 		data["Channel"], data["To"], data["Minutes"] = lc.channel, maskDestination(lc.dest), int(ch.TTL()/time.Minute)
 		if lc.factor != nil && lc.purpose == "enroll" {
@@ -230,10 +231,13 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 		data["Others"] = l.otherMethods(r, lc, data["Channel"].(string))
 	}
 	if problem != nil {
-		if problem.ID == "mfa.code_wait" {
+		switch {
+		case isWaitNotice(problem):
 			data["Notice"] = problem
-		} else {
-			data["Error"] = problem
+		case problem.ID == "backup.wrong":
+			data["Error"], data["ErrorField"] = problem, "backup-code"
+		default:
+			data["Error"], data["ErrorField"] = problem, codeField(problem, "code")
 		}
 	}
 	l.pages.Render(w, r, status, "mfa", data)
@@ -252,10 +256,9 @@ func (l *Login) renderEnroll(w http.ResponseWriter, r *http.Request, lc *loginCo
 		data["Phone"] = lc.user.Phone
 	}
 	if problem != nil {
+		data["Error"], data["ErrorField"] = problem, "code"
 		if strings.HasPrefix(problem.ID, "phone.") {
-			data["PhoneError"] = problem
-		} else {
-			data["Error"] = problem
+			data["ErrorField"] = "phone"
 		}
 	}
 	l.pages.Render(w, r, status, "enroll", data)
@@ -400,7 +403,7 @@ func (l *Login) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "factor.enrolled", Result: "ok",
 		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "totp"})
-	l.notify(r, lc, "factor", map[string]any{"Method": "authenticator app"})
+	l.notify(r, lc, "factor", map[string]any{"MethodKind": policy.TOTP})
 	if l.recordFactor(w, r, lc, l.TOTP.AMR()) {
 		l.afterEnrollment(w, r, lc)
 	}
@@ -585,17 +588,28 @@ func maskEmail(e string) string {
 // notify emails the person a security notice (a factor added, the account locked), in their
 // language. Delivery failures are logged, never shown: the notice must not block the sign-in.
 func (l *Login) notify(r *http.Request, lc *loginContext, kind string, data map[string]any) {
-	l.notifyUser(r, lc.user, lc.tenant, kind, data)
+	var ui []string
+	if lc.ar != nil {
+		ui = lc.ar.Params.UILocales // the language the sign-in is shown in
+	}
+	l.notifyIn(r, lc.user, lc.tenant, ui, kind, data)
 }
 
 // notifyUser is notify for pages outside a sign-in (the account console).
 func (l *Login) notifyUser(r *http.Request, u *store.User, t *store.Tenant, kind string, data map[string]any) {
+	l.notifyIn(r, u, t, nil, kind, data)
+}
+
+func (l *Login) notifyIn(r *http.Request, u *store.User, t *store.Tenant, uiLocales []string, kind string, data map[string]any) {
 	if l.Mailer == nil || u.Email == "" {
 		return
 	}
-	loc := l.pages.Language(nil, r, nil, u.Locale)
+	loc := l.pages.Language(nil, r, uiLocales, u.Locale)
 	kv := []any{"Tenant", t.Name, "When", l.now().UTC().Format("2006-01-02 15:04 UTC")}
 	for k, v := range data {
+		if k == "MethodKind" { // a factor's kind, named in the notice's language
+			k, v = "Method", loc.T(fmt.Sprint("factor.name.", v))
+		}
 		kv = append(kv, k, v)
 	}
 	m := delivery.Message{Channel: "email", To: u.Email, Subject: loc.T("notice."+kind+".subject", kv...),

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/text/language"
 
 	"github.com/tessera-health/tessera/internal/i18n"
+	"github.com/tessera-health/tessera/internal/store"
 )
 
 // Pages renders the HTML templates, each page inside the shared layout, in the person's language.
@@ -24,9 +26,10 @@ type Pages struct {
 // LoadPages parses every page template with the layout.
 func LoadPages(fsys fs.FS, catalog *i18n.Catalog, secure bool) (*Pages, error) {
 	p := &Pages{t: map[string]*template.Template{}, catalog: catalog, secure: secure}
+	funcs := template.FuncMap{"fieldError": fieldError}
 	for _, name := range []string{"login", "consent", "mfa", "mfa_call", "enroll", "backupcodes", "forgot", "reset", "register", "register_code", "message", "error", "signedout", "demo", "outbox",
 		"account", "account_confirm", "account_totp", "account_code", "account_backup", "account_passkey"} {
-		t, err := template.ParseFS(fsys, "layout.html", "partials.html", name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "layout.html", "partials.html", name+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -67,6 +70,7 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name 
 	if t, ok := data["TitleID"].(string); ok {
 		data["Title"] = loc.T(t)
 	}
+	summarize(data)
 	other := language.Spanish
 	if loc.Tag == language.Spanish {
 		other = language.English
@@ -99,3 +103,73 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, name 
 func (p *Pages) Error(w http.ResponseWriter, r *http.Request, status int, messageID string) {
 	p.Render(w, r, status, "error", map[string]any{"TitleID": "error.title", "Message": &i18n.Msg{ID: messageID}})
 }
+
+// Problem is one entry of a page's error summary: what is wrong, and the id of the field it is
+// about ("" when it is about the page as a whole).
+type Problem struct {
+	Field string
+	Msg   *i18n.Msg
+}
+
+// summarize fills the error summary of a page: data["Problems"] as the handler listed them, or
+// else the one data["Error"] about the field data["ErrorField"] names. data["FieldErrors"] maps
+// each field in error to its message, for the message beside the field and aria-describedby.
+func summarize(data map[string]any) {
+	problems, _ := data["Problems"].([]Problem)
+	if problems == nil {
+		if m, ok := data["Error"].(*i18n.Msg); ok && m != nil {
+			field, _ := data["ErrorField"].(string)
+			problems = []Problem{{Field: field, Msg: m}}
+		}
+	}
+	fields := map[string]*i18n.Msg{}
+	for _, p := range problems {
+		if _, dup := fields[p.Field]; p.Field != "" && !dup {
+			fields[p.Field] = p.Msg
+		}
+	}
+	data["Problems"], data["FieldErrors"] = problems, fields
+}
+
+// fieldError is what the "fielderror" template shows beside a field in error (nil: nothing).
+func fieldError(data map[string]any, field string) map[string]any {
+	fields, _ := data["FieldErrors"].(map[string]*i18n.Msg)
+	if fields[field] == nil {
+		return nil
+	}
+	return map[string]any{"ID": field + "-error", "Loc": data["Loc"], "Msg": fields[field]}
+}
+
+// helpLine is the sentence that tells a person who is stuck where to get help: the tenant's own
+// help contact in the withContact message (the contact itself is the practice's words, never
+// translated), or the generic message when the tenant has none (nil when generic is "").
+func helpLine(t *store.Tenant, withContact, generic string) *i18n.Msg {
+	if t != nil && t.HelpContact != "" {
+		return &i18n.Msg{ID: withContact, Data: map[string]any{"Contact": t.HelpContact}}
+	}
+	if generic == "" {
+		return nil
+	}
+	return &i18n.Msg{ID: generic}
+}
+
+// Locked renders the locked-account page: what happened, and who can unlock it (the tenant's
+// help contact when it has one).
+func (p *Pages) Locked(w http.ResponseWriter, r *http.Request, t *store.Tenant, uiLocales []string, userLocale string) {
+	p.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
+		"Message": &i18n.Msg{ID: "locked.body"}, "Help": helpLine(t, "locked.help_contact", "locked.help"),
+		"UILocales": uiLocales, "UserLocale": userLocale})
+}
+
+// codeField is the field a problem on a code page is about: field (the code), or none when the
+// problem is that nothing could be sent.
+func codeField(m *i18n.Msg, field string) string {
+	if strings.HasPrefix(m.ID, "delivery.failed.") || strings.HasPrefix(m.ID, "register.delivery_failed.") {
+		return ""
+	}
+	return field
+}
+
+// isWaitNotice reports whether a message is a resend cooldown or cap: said politely
+// (role=status), not as an error.
+func isWaitNotice(m *i18n.Msg) bool { return m.ID == "mfa.code_wait" || m.ID == "mfa.code_limit" }

@@ -69,7 +69,11 @@ func (l *Login) registrationTenant(w http.ResponseWriter, r *http.Request, c *oi
 		return nil, false
 	}
 	if err != nil || !t.SelfRegistration || l.Codes[policy.SMS] == nil || l.Codes[policy.Email] == nil {
-		l.pages.Error(w, r, http.StatusNotFound, "register.off")
+		if err != nil {
+			t = nil
+		}
+		l.pages.Render(w, r, http.StatusNotFound, "error", map[string]any{"TitleID": "error.title",
+			"Message": &i18n.Msg{ID: "register.off"}, "Help": helpLine(t, "help.contact", "")})
 		return nil, false
 	}
 	return t, true
@@ -100,9 +104,16 @@ func (l *Login) renderRegister(w http.ResponseWriter, r *http.Request, status in
 		"Name":      in.Name, "Email": in.Email, "Phone": in.Phone, "Errors": fieldErrs,
 		"LoginURL": "/login?authRequestID=" + url.QueryEscape(ar.GetID()),
 	}
+	var problems []Problem
 	if problem != nil {
-		data["Error"] = problem
+		problems = append(problems, Problem{Msg: problem})
 	}
+	for _, f := range []string{"name", "email", "password", "phone"} { // in the order of the form
+		if m := fieldErrs[f]; m != nil {
+			problems = append(problems, Problem{Field: f, Msg: m})
+		}
+	}
+	data["Problems"] = problems
 	l.pages.Render(w, r, status, "register", data)
 }
 
@@ -262,7 +273,7 @@ func (l *Login) regForm(w http.ResponseWriter, r *http.Request) (*regContext, bo
 	}
 	cookie := l.cookies.Get(r, registerCookie)
 	if cookie == "" {
-		l.registrationGone(w, r, ar)
+		l.registrationGone(w, r, ar, t)
 		return nil, false
 	}
 	reg, err := l.st.RegistrationByBrowser(r.Context(), l.registrationHash(cookie))
@@ -272,7 +283,7 @@ func (l *Login) regForm(w http.ResponseWriter, r *http.Request) (*regContext, bo
 		return nil, false
 	}
 	if err != nil || reg.TenantID != t.ID {
-		l.registrationGone(w, r, ar)
+		l.registrationGone(w, r, ar, t)
 		return nil, false
 	}
 	return &regContext{ar: ar, client: c, tenant: t, reg: reg}, true
@@ -280,9 +291,9 @@ func (l *Login) regForm(w http.ResponseWriter, r *http.Request) (*regContext, bo
 
 // registrationGone answers a step whose registration no longer exists: finished (a doubled
 // click), voided, expired, or from another browser.
-func (l *Login) registrationGone(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest) {
+func (l *Login) registrationGone(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, t *store.Tenant) {
 	l.pages.Render(w, r, http.StatusBadRequest, "message", map[string]any{"TitleID": "register.gone_title",
-		"Message": &i18n.Msg{ID: "register.gone"}, "UILocales": ar.Params.UILocales,
+		"Message": &i18n.Msg{ID: "register.gone"}, "UILocales": ar.Params.UILocales, "Help": helpLine(t, "help.contact", ""),
 		"Link": "/login?authRequestID=" + url.QueryEscape(ar.GetID()), "LinkText": "reset.signin"})
 }
 
@@ -365,10 +376,10 @@ func (l *Login) renderRegisterCode(w http.ResponseWriter, r *http.Request, rc *r
 		"AuthRequestID": rc.ar.GetID(), "CSRF": l.cookies.CSRFToken(w, r), "UILocales": rc.ar.Params.UILocales, "SwitchURL": "",
 		"RestartURL": "/register?authRequestID=" + url.QueryEscape(rc.ar.GetID())}
 	if problem != nil {
-		if problem.ID == "mfa.code_wait" || problem.ID == "mfa.code_limit" {
+		if isWaitNotice(problem) {
 			data["Notice"] = problem
 		} else {
-			data["Error"] = problem
+			data["Error"], data["ErrorField"] = problem, codeField(problem, "code")
 		}
 	}
 	l.pages.Render(w, r, status, "register_code", data)
@@ -422,7 +433,7 @@ func (l *Login) registerVerify(w http.ResponseWriter, r *http.Request) {
 
 func (l *Login) registrationStoreError(w http.ResponseWriter, r *http.Request, rc *regContext, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		l.registrationGone(w, r, rc.ar)
+		l.registrationGone(w, r, rc.ar, rc.tenant)
 		return
 	}
 	slog.ErrorContext(r.Context(), "register: save", "err", err)
@@ -437,7 +448,7 @@ func (l *Login) registrationWrongCode(w http.ResponseWriter, r *http.Request, rc
 	if errors.Is(err, store.ErrNotFound) {
 		// Gone since this request loaded it: voided or expired, or finished by a doubled click
 		// whose other half spent the code. The page says both, plainly.
-		l.registrationGone(w, r, rc.ar)
+		l.registrationGone(w, r, rc.ar, rc.tenant)
 		return
 	}
 	if err != nil {
@@ -451,7 +462,7 @@ func (l *Login) registrationWrongCode(w http.ResponseWriter, r *http.Request, rc
 		l.cookies.Clear(w, registerCookie)
 		l.registrationRefused(r, rc.tenant.ID, rc.client, "registration "+rc.reg.ID+" voided after too many wrong codes")
 		l.pages.Render(w, r, http.StatusUnauthorized, "message", map[string]any{"TitleID": "register.void_title",
-			"Message": &i18n.Msg{ID: "register.void"}, "UILocales": rc.ar.Params.UILocales,
+			"Message": &i18n.Msg{ID: "register.void"}, "UILocales": rc.ar.Params.UILocales, "Help": helpLine(rc.tenant, "help.contact", ""),
 			"Link": "/register?authRequestID=" + url.QueryEscape(rc.ar.GetID()), "LinkText": "register.restart"})
 		return
 	}
@@ -472,7 +483,7 @@ func (l *Login) completeRegistration(w http.ResponseWriter, r *http.Request, rc 
 		_ = l.st.DeleteRegistration(ctx, rc.reg.ID)
 		l.cookies.Clear(w, registerCookie)
 		l.registrationRefused(r, rc.tenant.ID, rc.client, "registration "+rc.reg.ID+" email already has an account")
-		l.registrationGone(w, r, rc.ar)
+		l.registrationGone(w, r, rc.ar, rc.tenant)
 		return
 	}
 	if err != nil {

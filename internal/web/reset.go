@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tessera-health/tessera/internal/audit"
@@ -82,7 +83,7 @@ func (l *Login) loadReset(w http.ResponseWriter, r *http.Request, token, arID st
 	pr, err := l.st.PasswordResetByToken(ctx, l.sessions.Sum("reset:"+token))
 	if err != nil {
 		l.pages.Render(w, r, http.StatusBadRequest, "message", map[string]any{"TitleID": "forgot.title",
-			"Message": &i18n.Msg{ID: "reset.invalid_link"}})
+			"Message": &i18n.Msg{ID: "reset.invalid_link"}, "Help": helpLine(l.requestTenant(r, arID), "help.contact", "")})
 		return nil, false
 	}
 	u, err := l.st.UserByID(ctx, pr.UserID)
@@ -94,8 +95,7 @@ func (l *Login) loadReset(w http.ResponseWriter, r *http.Request, token, arID st
 	rc := &resetContext{reset: pr, user: u, tenant: t}
 	rc.ar, _ = l.op.Storage().AuthRequest(ctx, arID)
 	if u.LockedAt != nil {
-		l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
-			"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": u.Locale})
+		l.pages.Locked(w, r, t, nil, u.Locale)
 		return nil, false
 	}
 	factors, _ := l.st.ActiveFactors(ctx, u.ID)
@@ -168,6 +168,7 @@ func (l *Login) renderReset(w http.ResponseWriter, r *http.Request, rc *resetCon
 	}
 	if rc.phone != nil {
 		data["PhoneKind"], data["To"] = rc.phone.Kind, maskDestination(rc.phone.Label)
+		data["Minutes"] = int(l.Codes[rc.phone.Kind].TTL() / time.Minute)
 		q := url.Values{"token": {token}}
 		if rc.ar != nil {
 			q.Set("authRequestID", rc.ar.GetID())
@@ -175,7 +176,18 @@ func (l *Login) renderReset(w http.ResponseWriter, r *http.Request, rc *resetCon
 		data["ResendURL"] = "/reset?" + q.Encode()
 	}
 	if problem != nil {
-		data["Error"] = problem
+		switch {
+		case isWaitNotice(problem):
+			data["Notice"] = problem
+		case problem.ID == "reset.mismatch":
+			data["Error"], data["ErrorField"] = problem, "password2"
+		case problem.ID == "mfa.wrong":
+			data["Error"], data["ErrorField"] = problem, "code"
+		case strings.HasPrefix(problem.ID, "reset."):
+			data["Error"], data["ErrorField"] = problem, "password"
+		default: // nothing could be sent
+			data["Error"] = problem
+		}
 	}
 	l.pages.Render(w, r, status, "reset", data)
 }
@@ -258,8 +270,7 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			if res.Locked {
-				l.pages.Render(w, r, http.StatusForbidden, "error", map[string]any{"TitleID": "locked.title",
-					"Message": &i18n.Msg{ID: "locked.body"}, "UserLocale": rc.user.Locale})
+				l.pages.Locked(w, r, rc.tenant, nil, rc.user.Locale)
 				return
 			}
 			loc := l.pages.Language(nil, r, nil, rc.user.Locale)
@@ -275,7 +286,7 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 	}
 	if errors.Is(err, store.ErrReplayed) {
 		l.pages.Render(w, r, http.StatusBadRequest, "message", map[string]any{"TitleID": "forgot.title",
-			"Message": &i18n.Msg{ID: "reset.invalid_link"}})
+			"Message": &i18n.Msg{ID: "reset.invalid_link"}, "Help": helpLine(rc.tenant, "help.contact", "")})
 		return
 	}
 	if err != nil {
@@ -294,4 +305,25 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 		data["Link"], data["LinkText"] = "/login?authRequestID="+url.QueryEscape(rc.ar.GetID()), "reset.signin"
 	}
 	l.pages.Render(w, r, http.StatusOK, "message", data)
+}
+
+// requestTenant is the tenant of the sign-in arID names (nil when there is none): a reset link
+// that no longer works still knows, from the sign-in it came with, whose help contact to show.
+func (l *Login) requestTenant(r *http.Request, arID string) *store.Tenant {
+	if arID == "" {
+		return nil
+	}
+	ar, err := l.op.Storage().AuthRequest(r.Context(), arID)
+	if err != nil {
+		return nil
+	}
+	c, err := l.op.Client(r.Context(), ar.GetClientID())
+	if err != nil {
+		return nil
+	}
+	t, err := l.st.TenantByID(r.Context(), c.Row().TenantID)
+	if err != nil {
+		return nil
+	}
+	return t
 }

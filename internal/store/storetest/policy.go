@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ func RunPolicyTests(t *testing.T, b Backend) {
 		"disable mfa":                 testDisableMFA,
 		"disable mfa refused by rule": testDisableMFARefused,
 		"lock counted once":           testLockCountedOnce,
+		"help contact":                testHelpContact,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -74,6 +76,41 @@ func testTenantPolicyDefaults(t *testing.T, st *store.Store) {
 		if err := st.UpdateTenant(ctx, bad); err == nil {
 			t.Errorf("invalid policy accepted: %+v", bad)
 		}
+	}
+}
+
+// testHelpContact: a tenant's help contact is empty by default, written by UpdateTenant (and
+// cleared by it), and one line of at most store.MaxHelpContact characters.
+func testHelpContact(t *testing.T, st *store.Store) {
+	tn := mustTenant(t, st, "Riverside")
+	if tn.HelpContact != "" {
+		t.Fatalf("default help contact %q", tn.HelpContact)
+	}
+	const words = "Call Riverside Health at 555-0100, Monday to Friday 8–6"
+	tn.HelpContact = words
+	if err := st.UpdateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.TenantByID(ctx, tn.ID)
+	if got.HelpContact != words {
+		t.Fatalf("help contact %q, want %q", got.HelpContact, words)
+	}
+	for _, bad := range []string{strings.Repeat("é", store.MaxHelpContact+1), "Call us\nor write", "bell\a"} {
+		got.HelpContact = bad
+		if err := st.UpdateTenant(ctx, got); err == nil {
+			t.Errorf("help contact %q accepted", bad)
+		}
+	}
+	got.HelpContact = strings.Repeat("é", store.MaxHelpContact)
+	if err := st.UpdateTenant(ctx, got); err != nil {
+		t.Errorf("a help contact of exactly %d characters: %v", store.MaxHelpContact, err)
+	}
+	got.HelpContact = ""
+	if err := st.UpdateTenant(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = st.TenantByID(ctx, tn.ID); got.HelpContact != "" {
+		t.Errorf("help contact not cleared: %q", got.HelpContact)
 	}
 }
 
