@@ -61,14 +61,13 @@ func (s *Store) RevokeSession(ctx context.Context, id string) error {
 		if err := tx.Model(&Session{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&AccessToken{}).Where("session_id = ? AND revoked_at IS NULL", id).
-			Update("revoked_at", now).Error; err != nil {
+		if err := s.revokeIDs(tx, RevokedSession, []string{id}, now, 0); err != nil {
 			return err
 		}
 		var families []string
 		if err := tx.Model(&RefreshToken{}).Where("session_id = ?", id).Distinct().Pluck("family_id", &families).Error; err != nil {
 			return err
 		}
-		return revokeFamilies(tx, families, now)
+		return s.revokeFamilies(tx, families, now)
 	})
 }
