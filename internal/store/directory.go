@@ -81,13 +81,6 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	return s.create(ctx, u)
 }
 
-// UserByID finds a user by id.
-func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
-	var u User
-	err := s.db.WithContext(ctx).Where("id = ?", id).First(&u).Error
-	return &u, notFound(err)
-}
-
 // UserByEmail finds a user of a tenant by email, case-insensitively.
 func (s *Store) UserByEmail(ctx context.Context, tenantID, email string) (*User, error) {
 	var u User

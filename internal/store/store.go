@@ -41,7 +41,9 @@ type Store struct {
 	now     func() time.Time
 
 	accessTTL atomic.Int64 // see SetAccessTokenTTL
-	stmts     sync.Map     // query text → *sql.Stmt (SQLite; pgx caches statements itself)
+	trace     atomic.Pointer[StatementTrace]
+	traceOnce sync.Once
+	stmts     sync.Map // query text → *sql.Stmt (SQLite; pgx caches statements itself)
 }
 
 // Open connects to the database named by driver ("sqlite" or "postgres") and dsn. It does not
@@ -211,6 +213,7 @@ func (gooseLogger) Fatalf(format string, v ...any) { slog.Error(fmt.Sprintf(form
 
 // tx runs fn in one transaction.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	s.tracedTx()
 	return s.db.WithContext(ctx).Transaction(fn)
 }
 
@@ -248,6 +251,7 @@ func (q *query) text(dialect string) string {
 // it on each connection as needed); pgx already keeps a per-connection statement cache.
 func (s *Store) queryRow(ctx context.Context, q *query, args ...any) *sql.Row {
 	text := q.text(s.dialect)
+	s.traced(ctx, text)
 	if s.dialect == "postgres" {
 		return s.sqlDB.QueryRowContext(ctx, text, args...)
 	}

@@ -69,31 +69,33 @@ func (s *Store) IssueRefreshToken(ctx context.Context, rt *RefreshToken, idle, a
 // rotated is a replay: the whole family is revoked and ErrReplayed returned. A revoked or
 // expired token is ErrNotFound.
 func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error) {
-	var rt RefreshToken
-	if err := s.db.WithContext(ctx).Where("token_hash = ?", hash).First(&rt).Error; err != nil {
-		return nil, notFound(err)
+	rt, err := s.refreshByHash(ctx, hash)
+	if err != nil {
+		return nil, err
 	}
 	now := s.unix()
 	switch {
 	case rt.RevokedAt != nil:
-		return &rt, ErrNotFound
+		return rt, ErrNotFound
 	case rt.RotatedAt != nil:
 		if err := s.RevokeFamily(ctx, rt.FamilyID); err != nil {
 			return nil, err
 		}
-		return &rt, ErrReplayed
+		return rt, ErrReplayed
 	case rt.ExpiresAt <= now || rt.FamilyExpiresAt <= now:
-		return &rt, ErrNotFound
+		return rt, ErrNotFound
 	}
-	return &rt, nil
+	return rt, nil
 }
 
 // PeekRefreshToken reads a refresh token by hash without any side effect (introspection must not
 // trigger reuse detection).
 func (s *Store) PeekRefreshToken(ctx context.Context, hash string) (*RefreshToken, error) {
-	var rt RefreshToken
-	err := s.db.WithContext(ctx).Where("token_hash = ?", hash).First(&rt).Error
-	return &rt, notFound(err)
+	rt, err := s.refreshByHash(ctx, hash)
+	if err != nil {
+		return &RefreshToken{}, err
+	}
+	return rt, nil
 }
 
 // RotateRefreshToken spends the link old (as read by RefreshTokenByHash) and adds next to its
@@ -104,12 +106,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *RefreshToken, next 
 	now := s.unix()
 	var replay bool
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&RefreshToken{}).Where("id = ? AND rotated_at IS NULL AND revoked_at IS NULL", old.ID).
-			Update("rotated_at", now)
-		if res.Error != nil {
-			return res.Error
+		conn := tx.Statement.ConnPool
+		res, err := s.exec(ctx, conn, &qRefreshSpend, now, old.ID)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
 			replay = true
 			return s.revokeFamilies(tx, []string{old.FamilyID}, now)
 		}
@@ -118,7 +122,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *RefreshToken, next 
 		next.FamilyExpiresAt = old.FamilyExpiresAt
 		next.CreatedAt = now
 		next.ExpiresAt = min(now+int64(idle/time.Second), old.FamilyExpiresAt)
-		return tx.Create(next).Error
+		_, err = s.exec(ctx, conn, &qRefreshInsert, refreshValues(next)...)
+		return err
 	})
 	if err != nil {
 		return err
