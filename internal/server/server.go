@@ -117,6 +117,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 		ips: clientip.New(opts.TrustedProxies), SecretHasher: ClientSecretHasher(box)}
 	s.Password = password.New(opts.Password, opts.MaxConcurrentHashes)
 	st.SetAccessTokenTTL(opts.AccessTokenTTL) // revocations of sessions and grants outlive their access tokens
+	st.SetCacheTTL(opts.CacheTTL)             // tenant policy, read by every sign-in step
 	s.Keys = keys.NewManager(st, box, keys.Options{Grace: opts.KeyGrace, CacheTTL: opts.CacheTTL})
 	if err := s.Keys.Ensure(ctx); err != nil {
 		return nil, err

@@ -27,9 +27,13 @@ func (s *Store) AppendAudit(ctx context.Context, e *AuditEvent, chain ChainFunc)
 		e.At = s.unix()
 	}
 	return s.tx(ctx, func(tx *gorm.DB) error {
-		// Make sure the head row exists, then lock it.
-		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&AuditHead{TenantID: e.TenantID}).Error; err != nil {
-			return err
+		// Make sure the head row exists (once per tenant and process: heads are never
+		// deleted), then lock it.
+		_, known := s.heads.Load(e.TenantID)
+		if !known {
+			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&AuditHead{TenantID: e.TenantID}).Error; err != nil {
+				return err
+			}
 		}
 		var head AuditHead
 		q := tx.Where("tenant_id = ?", e.TenantID)
@@ -39,6 +43,7 @@ func (s *Store) AppendAudit(ctx context.Context, e *AuditEvent, chain ChainFunc)
 		if err := q.First(&head).Error; err != nil {
 			return err
 		}
+		s.heads.Store(e.TenantID, struct{}{})
 		e.Seq, e.PrevHash = head.Seq+1, head.Hash
 		e.Hash = chain(e)
 		if err := tx.Create(e).Error; err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // CreateTenant inserts a tenant; a name already taken (case-insensitively) is ErrConflict.
@@ -35,6 +36,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
 	if res.RowsAffected == 0 {
 		return ErrNotFound
 	}
+	s.tenants.Delete(t.ID)
 	return nil
 }
 
@@ -46,11 +48,37 @@ func (s *Store) TenantByRef(ctx context.Context, ref string) (*Tenant, error) {
 	return &t, notFound(err)
 }
 
-// TenantByID finds a tenant by id.
+// TenantByID finds a tenant by id. Every step of a sign-in reads its tenant's policy, so it is
+// cached for the store's cache TTL (SetCacheTTL; none by default): a change made on this node
+// shows at once, one made elsewhere (another node, the CLI) within the TTL.
 func (s *Store) TenantByID(ctx context.Context, id string) (*Tenant, error) {
+	ttl := time.Duration(s.cacheTTL.Load())
+	if ttl > 0 {
+		if v, ok := s.tenants.Load(id); ok {
+			if c := v.(cachedTenant); s.now().Sub(c.at) < ttl {
+				t := c.t
+				return &t, nil
+			}
+		}
+	}
 	var t Tenant
-	err := s.db.WithContext(ctx).Where("id = ?", id).First(&t).Error
-	return &t, notFound(err)
+	if err := s.db.WithContext(ctx).Where("id = ?", id).First(&t).Error; err != nil {
+		return &t, notFound(err)
+	}
+	if ttl > 0 {
+		s.tenants.Store(id, cachedTenant{t: t, at: s.now()})
+	}
+	return &t, nil
+}
+
+type cachedTenant struct {
+	t  Tenant
+	at time.Time
+}
+
+// SetCacheTTL sets how long the store may serve a tenant from memory.
+func (s *Store) SetCacheTTL(d time.Duration) {
+	s.cacheTTL.Store(int64(d))
 }
 
 // CreatePractice inserts a practice into a tenant.

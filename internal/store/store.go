@@ -42,6 +42,9 @@ type Store struct {
 
 	accessTTL atomic.Int64 // see SetAccessTokenTTL
 	trace     atomic.Pointer[StatementTrace]
+	cacheTTL  atomic.Int64 // see SetCacheTTL
+	tenants   sync.Map     // tenant id → cachedTenant
+	heads     sync.Map     // tenant ids whose audit chain head row is known to exist
 	traceOnce sync.Once
 	stmts     sync.Map // query text → *sql.Stmt (SQLite; pgx caches statements itself)
 }
