@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,7 +90,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	d := newDriver(base, &s, f.workers)
+	// Consecutive runs share the seed's people; a cursor beside the seed file makes each run go
+	// on where the last one stopped, so no run replays a TOTP code another just used (a random
+	// start collided often with a few dozen people).
+	cursor := f.seedFile + ".cursor"
+	if sc.needsSeed && len(s.Users) > 0 {
+		if raw, err := os.ReadFile(cursor); err == nil {
+			if n, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64); err == nil && n >= 0 {
+				d.nextUser.Store(n % int64(len(s.Users)))
+			}
+		}
+	}
 	res, err := d.measure(ctx, sc, f)
+	if sc.needsSeed && len(s.Users) > 0 {
+		os.WriteFile(cursor, []byte(strconv.FormatInt(d.nextUser.Load()%int64(len(s.Users)), 10)), 0o600)
+	}
 	if err != nil {
 		return err
 	}

@@ -305,3 +305,18 @@ func (m *Manager) KeyByID(ctx context.Context, kid string) (*jose.JSONWebKey, er
 	}
 	return nil, store.ErrNotFound
 }
+
+// VerificationKey returns the public half of a published key and its algorithm, from the cached
+// snapshot (no SQL in the steady state), for verifying our own access tokens.
+func (m *Manager) VerificationKey(ctx context.Context, kid string) (crypto.PublicKey, jose.SignatureAlgorithm, error) {
+	snap, err := m.current(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, k := range snap.keys {
+		if k.kid == kid {
+			return k.private.Public(), k.alg, nil
+		}
+	}
+	return nil, "", store.ErrNotFound
+}

@@ -40,9 +40,9 @@ func (p *Provider) Handler() http.Handler {
 	mux.Handle("/authorize", p.guardAuthorize(p.op))
 	mux.Handle("/authorize/callback", p.guardCallback(p.op))
 	mux.Handle("/oauth/token", p.guardToken(p.op))
-	mux.Handle("/oauth/introspect", p.guardTokenParam(p.guardToken(p.introspectRefresh(p.op))))
-	mux.Handle("/revoke", p.guardTokenParam(p.guardToken(p.op)))
-	mux.Handle("/userinfo", p.guardUserinfo(p.op))
+	mux.Handle("/oauth/introspect", corsHandler(p.guardTokenParam(p.guardToken(p.introspectRefresh(http.HandlerFunc(p.serveIntrospect))))))
+	mux.Handle("/revoke", p.guardTokenParam(p.guardToken(p.revokeAccess(p.op))))
+	mux.Handle("/userinfo", corsHandler(http.HandlerFunc(p.serveUserinfo)))
 	mux.Handle("/end_session", p.guardEndSession(p.op))
 	return mux
 }
@@ -296,27 +296,6 @@ func (p *Provider) introspectRefresh(next http.Handler) http.Handler {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"active": true, "client_id": rt.ClientID, "sub": rt.UserID,
 			"scope": rt.Scopes, "exp": rt.ExpiresAt, "iat": rt.CreatedAt, "iss": p.opts.Issuer, "token_type": "refresh_token"})
-	})
-}
-
-// guardUserinfo turns the library's bare 401/403 into RFC 6750 §3 answers: 401 with a
-// WWW-Authenticate challenge naming the error.
-func (p *Provider) guardUserinfo(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &recorder{header: http.Header{}}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 || rec.status < 400 {
-			w.Header().Set("Cache-Control", "no-store")
-			rec.flush(w)
-			return
-		}
-		challenge := `Bearer realm="tessera"`
-		if r.Header.Get("Authorization") != "" || r.FormValue("access_token") != "" {
-			challenge += `, error="invalid_token", error_description="the access token is invalid, expired or revoked"`
-		}
-		w.Header().Set("WWW-Authenticate", challenge)
-		w.Header().Set("Cache-Control", "no-store")
-		tokenError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
 	})
 }
 

@@ -188,49 +188,32 @@ func (s *Storage) DeleteAuthRequest(context.Context, string) error { return nil 
 
 // ---- tokens ----
 
-// CreateAccessToken records an access token without a refresh token.
+// CreateAccessToken names an access token without a refresh token. Nothing is stored: the JWT
+// carries what checking it needs (see access.go).
 func (s *Storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	at, exp := s.newAccessToken(ctx, req)
-	if err := s.st.CreateAccessToken(ctx, at); err != nil {
-		return "", time.Time{}, err
-	}
-	return at.ID, exp, nil
-}
-
-func (s *Storage) newAccessToken(ctx context.Context, req op.TokenRequest) (*store.AccessToken, time.Time) {
-	exp := time.Now().Add(s.opts.AccessTokenTTL).UTC()
-	at := &store.AccessToken{ID: store.NewID(), Subject: req.GetSubject(), Scopes: strings.Join(req.GetScopes(), " "),
-		ExpiresAt: exp.Unix()}
-	switch r := req.(type) {
-	case *AuthRequest:
-		at.ClientID, at.TenantID, at.UserID = r.Row.ClientID, r.Row.TenantID, r.Row.UserID
-		at.AuthRequestID, at.SessionID = r.Row.ID, r.Row.SessionID
-	case *refreshRequest:
-		at.ClientID, at.TenantID, at.UserID = r.row.ClientID, r.row.TenantID, r.row.UserID
-		at.AuthRequestID, at.SessionID = r.row.AuthRequestID, r.row.SessionID
-	case *serviceRequest:
-		at.ClientID, at.TenantID = r.clientID, r.tenantID
-	}
-	return at, exp
+	return store.NewID(), time.Now().Add(s.opts.AccessTokenTTL).UTC(), nil
 }
 
 // CreateAccessAndRefreshTokens issues an access token with a refresh token: a new family after a
 // code exchange, or the next link of a family on refresh (rotation with reuse detection).
 func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
-	at, exp := s.newAccessToken(ctx, req)
+	exp := time.Now().Add(s.opts.AccessTokenTTL).UTC()
 	value := "rt_" + randomToken()
-	next := &store.RefreshToken{TokenHash: s.refresh.Sum(value), ClientID: at.ClientID, TenantID: at.TenantID,
-		UserID: at.UserID, Scopes: at.Scopes, SessionID: at.SessionID, AuthRequestID: at.AuthRequestID}
+	next := &store.RefreshToken{TokenHash: s.refresh.Sum(value), Scopes: strings.Join(req.GetScopes(), " ")}
 	switch r := req.(type) {
 	case *AuthRequest:
+		next.ClientID, next.TenantID, next.UserID = r.Row.ClientID, r.Row.TenantID, r.Row.UserID
+		next.SessionID, next.AuthRequestID = r.Row.SessionID, r.Row.ID
 		next.AuthTime, next.AMR, next.ACR = r.Row.AuthTime, r.Row.AMR, r.Row.ACR
-		if err := s.st.IssueRefreshToken(ctx, next, at, s.opts.RefreshIdleTTL, s.opts.RefreshTTL); err != nil {
+		if err := s.st.IssueRefreshToken(ctx, next, s.opts.RefreshIdleTTL, s.opts.RefreshTTL); err != nil {
 			return "", "", time.Time{}, err
 		}
 	case *refreshRequest:
+		next.ClientID, next.TenantID, next.UserID = r.row.ClientID, r.row.TenantID, r.row.UserID
+		next.SessionID, next.AuthRequestID = r.row.SessionID, r.row.AuthRequestID
 		next.AuthTime, next.AMR, next.ACR = r.row.AuthTime, r.row.AMR, r.row.ACR
 		next.Scopes = r.row.Scopes // the family keeps its original grant; narrowed scopes apply to this access token only
-		err := s.st.RotateRefreshToken(ctx, r.row, next, at, s.opts.RefreshIdleTTL)
+		err := s.st.RotateRefreshToken(ctx, r.row, next, s.opts.RefreshIdleTTL)
 		if errors.Is(err, store.ErrReplayed) {
 			s.audit(ctx, &store.AuditEvent{TenantID: r.row.TenantID, Event: "token.refresh_replayed", Result: "refused",
 				SubjectID: r.row.UserID, ClientID: r.row.ClientID, Detail: "refresh token reused; family revoked"})
@@ -242,7 +225,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	default:
 		return "", "", time.Time{}, fmt.Errorf("oidcop: no refresh tokens for %T", req)
 	}
-	return at.ID, value, exp, nil
+	return store.NewID(), value, exp, nil
 }
 
 // TokenRequestByRefreshToken resolves a refresh token. A rotated token presented again revokes
@@ -283,7 +266,8 @@ func (s *Storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID s
 	case strings.HasPrefix(tokenOrID, "rt_"):
 		// a refresh token value the lookup did not accept: unknown, or another client's
 	default:
-		err = s.st.RevokeAccessToken(ctx, tokenOrID, clientID)
+		// Our access tokens are revoked by revokeAccess (guard.go) before the library is
+		// reached; what arrives here is not one of ours.
 	}
 	if err != nil {
 		return oidc.ErrServerError().WithParent(err)
@@ -370,47 +354,18 @@ func (s *Storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 	return nil
 }
 
-// SetUserinfoFromToken answers the userinfo endpoint for a live access token.
-func (s *Storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
-	at, err := s.st.LiveAccessToken(ctx, tokenID)
-	if err != nil || at.Subject != subject || at.UserID == "" {
-		return errInvalidToken
-	}
-	return s.fillUserinfo(ctx, info, at.UserID, store.SplitList(at.Scopes))
+// SetUserinfoFromToken and SetIntrospectionFromToken are the library's hooks for userinfo and
+// introspection, which Tessera serves itself from the token's verified claims (access.go); the
+// library never reaches them.
+func (s *Storage) SetUserinfoFromToken(context.Context, *oidc.UserInfo, string, string, string) error {
+	return errInvalidToken
+}
+
+func (s *Storage) SetIntrospectionFromToken(context.Context, *oidc.IntrospectionResponse, string, string, string) error {
+	return errInvalidToken
 }
 
 var errInvalidToken = errors.New("invalid_token")
-
-// SetIntrospectionFromToken answers introspection (RFC 7662) for a live access token; a revoked
-// or expired one leaves the response inactive.
-func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	at, err := s.st.LiveAccessToken(ctx, tokenID)
-	if err != nil || at.Subject != subject {
-		return errInvalidToken
-	}
-	caller, err := s.client(ctx, clientID)
-	if err != nil || caller.row.TenantID != at.TenantID {
-		return errInvalidToken // a client of another tenant learns nothing
-	}
-	resp.Active = true
-	resp.Scope = oidc.SpaceDelimitedArray(store.SplitList(at.Scopes))
-	resp.ClientID = at.ClientID
-	resp.Subject = at.Subject
-	resp.TokenType = oidc.BearerToken
-	resp.Expiration = oidc.FromTime(time.Unix(at.ExpiresAt, 0))
-	resp.IssuedAt = oidc.FromTime(time.Unix(at.CreatedAt, 0))
-	resp.Audience = []string{at.ClientID}
-	resp.Issuer = s.opts.Issuer
-	resp.JWTID = at.ID
-	if at.UserID != "" {
-		var info oidc.UserInfo
-		if err := s.fillUserinfo(ctx, &info, at.UserID, store.SplitList(at.Scopes)); err != nil {
-			return err
-		}
-		resp.SetUserInfo(&info)
-	}
-	return nil
-}
 
 // GetPrivateClaimsFromScopes adds nothing yet; proxy and SMART claims arrive with their issues.
 func (s *Storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -311,3 +313,71 @@ func kid(t *testing.T, raw string) string {
 }
 
 var _ = server.Defaults
+
+// TestAccessTokenChecks: access tokens are not stored, so what makes one acceptable is checked
+// from its claims: an ID token (same keys) is not an access token, a service token has no
+// person for userinfo, and ending the SSO session ends the access tokens issued under it.
+func TestAccessTokenChecks(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b, nil)
+		id, sec := e.client(store.ClientWeb, nil)
+		svc, svcSecret := e.client(store.ClientService, nil)
+		e.user("pat@example.org", "correct horse battery")
+		r := e.rp(id, sec, oidc.ScopeOpenID, "email")
+		br := newBrowser(t)
+		tok, _ := r.login(br, "pat@example.org", "correct horse battery")
+		info, err := r.provider.UserInfo(e.ctx, oauth2.StaticTokenSource(tok))
+		if err != nil || info.Email != "pat@example.org" {
+			t.Fatalf("userinfo: %v %v", info, err)
+		}
+		rawID, _ := tok.Extra("id_token").(string)
+		if _, err := r.provider.UserInfo(e.ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: rawID, TokenType: "Bearer"})); err == nil {
+			t.Error("userinfo accepted an ID token")
+		}
+		if _, body, _ := e.postForm("/oauth/introspect", url.Values{"token": {rawID}}, id, sec); body["active"] != false {
+			t.Errorf("introspection of an ID token: %v", body)
+		}
+		p, _ := oidc.NewProvider(e.ctx, e.issuer)
+		cc := &clientcredentials.Config{ClientID: svc, ClientSecret: svcSecret, TokenURL: p.Endpoint().TokenURL}
+		stok, err := cc.Token(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.provider.UserInfo(e.ctx, oauth2.StaticTokenSource(stok)); err == nil {
+			t.Error("userinfo answered for a service token")
+		}
+		// Another client may not revoke this client's token.
+		e.postForm("/revoke", url.Values{"token": {tok.AccessToken}}, svc, svcSecret)
+		if _, body, _ := e.postForm("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, id, sec); body["active"] != true {
+			t.Errorf("another client revoked the token: %v", body)
+		}
+		// Ending the session (RP-initiated logout) ends the token.
+		if sid, _ := jwtClaim(t, tok.AccessToken)["sid"].(string); sid == "" {
+			t.Fatal("access token without sid")
+		}
+		br.get(e.issuer + "/end_session?" + url.Values{"id_token_hint": {rawID}}.Encode())
+		if _, err := r.provider.UserInfo(e.ctx, oauth2.StaticTokenSource(tok)); err == nil {
+			t.Error("userinfo answered after the session ended")
+		}
+		if _, body, _ := e.postForm("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, id, sec); body["active"] != false {
+			t.Errorf("introspection after the session ended: %v", body)
+		}
+	})
+}
+
+func jwtClaim(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -35,10 +35,14 @@ func (s *Server) middleware(next http.Handler, https bool) http.Handler {
 					http.Error(sw, "Something went wrong on our side. Please try again.", http.StatusInternalServerError)
 				}
 			}
-			// Only the path (query strings carry codes, states and tokens), and not even all of
-			// it where it holds a one-time token.
-			slog.InfoContext(ctx, "http", "method", r.Method, "path", logPath(r.URL.Path), "status", sw.status,
-				"duration_ms", float64(time.Since(start).Microseconds())/1000, "ip", req.IP)
+			// Only the path (query strings carry codes, states and tokens), and not even all of it
+			// where it holds a one-time token. Typed attributes: no
+			// value is boxed (BenchmarkAccessLog: about 1% of a token request either way).
+			if l := slog.Default(); l.Enabled(ctx, slog.LevelInfo) {
+				l.LogAttrs(ctx, slog.LevelInfo, "http", slog.String("method", r.Method), slog.String("path", logPath(r.URL.Path)),
+					slog.Int("status", sw.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+					slog.String("ip", req.IP))
+			}
 		}()
 		h.ServeHTTP(sw, r)
 	})

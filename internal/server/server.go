@@ -122,6 +122,8 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	s := &Server{opts: opts, st: st, Audit: audit.New(st, box.Hasher("audit-chain")), Metrics: metrics.New(), mux: http.NewServeMux(),
 		ips: clientip.New(opts.TrustedProxies), SecretHasher: ClientSecretHasher(box)}
 	s.Password = password.New(opts.Password, opts.MaxConcurrentHashes)
+	st.SetAccessTokenTTL(opts.AccessTokenTTL) // revocations of sessions and grants outlive their access tokens
+	st.SetCacheTTL(opts.CacheTTL)             // tenant policy, read by every sign-in step
 	s.Keys = keys.NewManager(st, box, keys.Options{Grace: opts.KeyGrace, CacheTTL: opts.CacheTTL})
 	if err := s.Keys.Ensure(ctx); err != nil {
 		return nil, err

@@ -26,10 +26,16 @@ func (s *Store) AppendAudit(ctx context.Context, e *AuditEvent, chain ChainFunc)
 	if e.At == 0 {
 		e.At = s.unix()
 	}
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		// Make sure the head row exists, then lock it.
-		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&AuditHead{TenantID: e.TenantID}).Error; err != nil {
-			return err
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		// Make sure the head row exists (once per tenant and process: heads are never
+		// deleted), then lock it. The process remembers a head only after a transaction that saw
+		// it committed: remembering it earlier let a concurrent append skip the insert and find
+		// nothing while the first one was still uncommitted.
+		_, known := s.heads.Load(e.TenantID)
+		if !known {
+			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&AuditHead{TenantID: e.TenantID}).Error; err != nil {
+				return err
+			}
 		}
 		var head AuditHead
 		q := tx.Where("tenant_id = ?", e.TenantID)
@@ -47,6 +53,10 @@ func (s *Store) AppendAudit(ctx context.Context, e *AuditEvent, chain ChainFunc)
 		return tx.Model(&AuditHead{}).Where("tenant_id = ?", e.TenantID).
 			Updates(map[string]any{"seq": e.Seq, "hash": e.Hash}).Error
 	})
+	if err == nil {
+		s.heads.Store(e.TenantID, struct{}{})
+	}
+	return err
 }
 
 // AuditEvents lists a tenant's events, newest first; subjectID narrows to one person when set.

@@ -102,8 +102,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string) (*AuthReque
 func (s *Store) RevokeByAuthRequest(ctx context.Context, authRequestID string) error {
 	now := s.unix()
 	return s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Model(&AccessToken{}).Where("auth_request_id = ? AND revoked_at IS NULL", authRequestID).
-			Update("revoked_at", now).Error; err != nil {
+		if err := s.revokeIDs(tx, RevokedGrant, []string{authRequestID}, now, 0); err != nil {
 			return err
 		}
 		var families []string
@@ -111,7 +110,7 @@ func (s *Store) RevokeByAuthRequest(ctx context.Context, authRequestID string) e
 			Distinct().Pluck("family_id", &families).Error; err != nil {
 			return err
 		}
-		return revokeFamilies(tx, families, now)
+		return s.revokeFamilies(tx, families, now)
 	})
 }
 
@@ -126,7 +125,7 @@ func (s *Store) DeleteExpired(ctx context.Context, margin time.Duration) error {
 	}{
 		{&AuthRequest{}, "expires_at < ?"},
 		{&Session{}, "expires_at < ?"},
-		{&AccessToken{}, "expires_at < ?"},
+		{&TokenRevocation{}, "expires_at < ?"},
 		{&RefreshToken{}, "family_expires_at < ?"},
 		{&Registration{}, "expires_at < ?"},
 		{&CallConfirmation{}, "expires_at < ?"},

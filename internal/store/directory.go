@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -125,6 +126,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
 		}
 		return ErrMFALocked
 	}
+	s.tenants.Delete(t.ID)
 	return nil
 }
 
@@ -136,11 +138,37 @@ func (s *Store) TenantByRef(ctx context.Context, ref string) (*Tenant, error) {
 	return &t, notFound(err)
 }
 
-// TenantByID finds a tenant by id.
+// TenantByID finds a tenant by id. Every step of a sign-in reads its tenant's policy, so it is
+// cached for the store's cache TTL (SetCacheTTL; none by default): a change made on this node
+// shows at once, one made elsewhere (another node, the CLI) within the TTL.
 func (s *Store) TenantByID(ctx context.Context, id string) (*Tenant, error) {
+	ttl := time.Duration(s.cacheTTL.Load())
+	if ttl > 0 {
+		if v, ok := s.tenants.Load(id); ok {
+			if c := v.(cachedTenant); s.now().Sub(c.at) < ttl {
+				t := c.t
+				return &t, nil
+			}
+		}
+	}
 	var t Tenant
-	err := s.db.WithContext(ctx).Where("id = ?", id).First(&t).Error
-	return &t, notFound(err)
+	if err := s.db.WithContext(ctx).Where("id = ?", id).First(&t).Error; err != nil {
+		return &t, notFound(err)
+	}
+	if ttl > 0 {
+		s.tenants.Store(id, cachedTenant{t: t, at: s.now()})
+	}
+	return &t, nil
+}
+
+type cachedTenant struct {
+	t  Tenant
+	at time.Time
+}
+
+// SetCacheTTL sets how long the store may serve a tenant from memory.
+func (s *Store) SetCacheTTL(d time.Duration) {
+	s.cacheTTL.Store(int64(d))
 }
 
 // CreatePractice inserts a practice into a tenant.
@@ -169,13 +197,6 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	u.EmailLower = strings.ToLower(u.Email)
 	u.CreatedAt, u.UpdatedAt = s.unix(), s.unix()
 	return s.create(ctx, u)
-}
-
-// UserByID finds a user by id.
-func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
-	var u User
-	err := s.db.WithContext(ctx).Where("id = ?", id).First(&u).Error
-	return &u, notFound(err)
 }
 
 // UserByEmail finds a user of a tenant by email, case-insensitively.

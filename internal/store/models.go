@@ -221,22 +221,22 @@ type Session struct {
 	MFAAt      *int64 `gorm:"column:mfa_at"` // the last second factor passed in this session
 }
 
-// AccessToken records an issued access token (a JWT) by its jti so it can be revoked and
-// introspected.
-type AccessToken struct {
-	ID            string `gorm:"primaryKey"`
-	ClientID      string
-	TenantID      string
-	UserID        string
-	Subject       string
-	Scopes        string
-	AuthRequestID string
-	RefreshFamily string
-	SessionID     string
-	CreatedAt     int64 `gorm:"autoCreateTime:false"`
-	ExpiresAt     int64
-	RevokedAt     *int64
+// TokenRevocation lists one revoked id: an access token's jti, an SSO session, or a grant (the
+// authorization request a code came from, or a refresh family). Access tokens are JWTs that are
+// not stored; one is live while its signature and expiry hold and none of its ids is listed.
+type TokenRevocation struct {
+	ID        string `gorm:"primaryKey"`
+	Kind      string
+	RevokedAt int64
+	ExpiresAt int64
 }
+
+// Kinds of TokenRevocation.
+const (
+	RevokedToken   = "token"
+	RevokedSession = "session"
+	RevokedGrant   = "grant"
+)
 
 // RefreshToken is one link of a rotation chain (a family). Presenting a link that was already
 // rotated revokes the whole family.

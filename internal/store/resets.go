@@ -52,14 +52,14 @@ func (s *Store) ResetPassword(ctx context.Context, resetID, userID, hash string)
 		if err := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&AccessToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+		if err := s.revokeIDs(tx, RevokedSession, sessions, now, 0); err != nil {
 			return err
 		}
 		var families []string
 		if err := tx.Model(&RefreshToken{}).Where("user_id = ?", userID).Distinct().Pluck("family_id", &families).Error; err != nil {
 			return err
 		}
-		if err := revokeFamilies(tx, families, now); err != nil {
+		if err := s.revokeFamilies(tx, families, now); err != nil {
 			return err
 		}
 		return tx.Model(&RememberedDevice{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error

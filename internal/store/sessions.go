@@ -48,6 +48,14 @@ func (s *Store) TouchSession(ctx context.Context, id string, authTime time.Time,
 	return s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", id).Updates(upd).Error
 }
 
+// SessionMFA records, in one UPDATE, what TouchSession and SessionPassedMFA record after a
+// second factor: the fresh authentication (auth time, amr, acr) and the moment of the factor.
+func (s *Store) SessionMFA(ctx context.Context, id string, authTime time.Time, amr []string, acr string) error {
+	now := s.unix()
+	return s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", id).Updates(map[string]any{
+		"last_seen_at": now, "auth_time": authTime.Unix(), "amr": joinList(amr), "acr": acr, "mfa_at": now}).Error
+}
+
 // SessionPassedMFA records that the session's person just answered a second factor: the account
 // pages ask for a fresh one (see MFAAt) before a factor is added, changed or removed.
 func (s *Store) SessionPassedMFA(ctx context.Context, id string) error {
@@ -61,14 +69,13 @@ func (s *Store) RevokeSession(ctx context.Context, id string) error {
 		if err := tx.Model(&Session{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&AccessToken{}).Where("session_id = ? AND revoked_at IS NULL", id).
-			Update("revoked_at", now).Error; err != nil {
+		if err := s.revokeIDs(tx, RevokedSession, []string{id}, now, 0); err != nil {
 			return err
 		}
 		var families []string
 		if err := tx.Model(&RefreshToken{}).Where("session_id = ?", id).Distinct().Pluck("family_id", &families).Error; err != nil {
 			return err
 		}
-		return revokeFamilies(tx, families, now)
+		return s.revokeFamilies(tx, families, now)
 	})
 }

@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -32,9 +35,18 @@ var (
 // Store is the handle every other package uses to reach the database.
 type Store struct {
 	db      *gorm.DB
+	sqlDB   *sql.DB
 	dialect string
 	path    string // SQLite file
 	now     func() time.Time
+
+	accessTTL atomic.Int64 // see SetAccessTokenTTL
+	trace     atomic.Pointer[StatementTrace]
+	cacheTTL  atomic.Int64 // see SetCacheTTL
+	tenants   sync.Map     // tenant id → cachedTenant
+	heads     sync.Map     // tenant ids whose audit chain head row is known to exist
+	traceOnce sync.Once
+	stmts     sync.Map // query text → *sql.Stmt (SQLite; pgx caches statements itself)
 }
 
 // Open connects to the database named by driver ("sqlite" or "postgres") and dsn. It does not
@@ -88,7 +100,11 @@ func Open(driver, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s database: %w", driver, err)
 	}
-	st := &Store{db: db, dialect: driver, now: time.Now}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	st := &Store{db: db, sqlDB: sqlDB, dialect: driver, now: time.Now}
 	if driver == "sqlite" {
 		st.path = dsn
 	}
@@ -200,7 +216,60 @@ func (gooseLogger) Fatalf(format string, v ...any) { slog.Error(fmt.Sprintf(form
 
 // tx runs fn in one transaction.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	s.tracedTx()
 	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+// query is a hot-path statement run without gorm: its reflection and callbacks cost more than the
+// statement itself on the requests every client repeats. Placeholders are written "?" and
+// rewritten once for PostgreSQL.
+type query struct {
+	sql string
+
+	once sync.Once
+	pg   string
+}
+
+func (q *query) text(dialect string) string {
+	if dialect != "postgres" {
+		return q.sql
+	}
+	q.once.Do(func() {
+		var b strings.Builder
+		n := 0
+		for _, c := range q.sql {
+			if c == '?' {
+				n++
+				b.WriteString("$" + strconv.Itoa(n))
+				continue
+			}
+			b.WriteRune(c)
+		}
+		q.pg = b.String()
+	})
+	return q.pg
+}
+
+// queryRow runs q. On SQLite the statement is prepared once per pool (database/sql re-prepares
+// it on each connection as needed); pgx already keeps a per-connection statement cache.
+func (s *Store) queryRow(ctx context.Context, q *query, args ...any) *sql.Row {
+	text := q.text(s.dialect)
+	s.traced(ctx, text)
+	if s.dialect == "postgres" {
+		return s.sqlDB.QueryRowContext(ctx, text, args...)
+	}
+	if st, ok := s.stmts.Load(text); ok {
+		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := s.sqlDB.PrepareContext(ctx, text)
+	if err != nil {
+		return s.sqlDB.QueryRowContext(ctx, text, args...)
+	}
+	if prev, loaded := s.stmts.LoadOrStore(text, st); loaded {
+		st.Close()
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // isUnique reports whether err is a unique-constraint violation on either backend.

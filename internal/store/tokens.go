@@ -6,112 +6,129 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
-// CreateAccessToken records an issued access token.
-func (s *Store) CreateAccessToken(ctx context.Context, at *AccessToken) error {
-	at.CreatedAt = s.unix()
-	return s.create(ctx, at)
+// TokenRevoked reports whether any of ids (an access token's jti, session and grant; empty ids
+// are skipped) is listed as revoked. It is the one statement userinfo and introspection spend on
+// revocation, so it is a prepared statement with a fixed shape rather than a gorm query.
+func (s *Store) TokenRevoked(ctx context.Context, jti, sessionID, grantID string) (bool, error) {
+	var n int
+	err := s.queryRow(ctx, &qTokenRevoked, jti, sessionID, grantID).Scan(&n)
+	return n > 0, err
 }
 
-// LiveAccessToken returns an access token that is neither revoked nor expired.
-func (s *Store) LiveAccessToken(ctx context.Context, id string) (*AccessToken, error) {
-	var at AccessToken
-	err := s.db.WithContext(ctx).Where("id = ? AND revoked_at IS NULL AND expires_at > ?", id, s.unix()).First(&at).Error
-	return &at, notFound(err)
+var qTokenRevoked = query{sql: "SELECT COUNT(*) FROM token_revocations WHERE id IN (?, ?, ?)"}
+
+// RevokeAccessToken lists the access token jti as revoked until it expires on its own.
+func (s *Store) RevokeAccessToken(ctx context.Context, jti string, expiresAt int64) error {
+	return s.tx(ctx, func(tx *gorm.DB) error { return s.revokeIDs(tx, RevokedToken, []string{jti}, s.unix(), expiresAt) })
 }
 
-// RevokeAccessToken revokes one access token issued to clientID.
-func (s *Store) RevokeAccessToken(ctx context.Context, id, clientID string) error {
-	return s.db.WithContext(ctx).Model(&AccessToken{}).
-		Where("id = ? AND client_id = ? AND revoked_at IS NULL", id, clientID).Update("revoked_at", s.unix()).Error
+// revokeIDs lists ids as revoked. A row must outlive every access token it covers: expiresAt,
+// or for sessions and grants (0) the longest access-token lifetime from now.
+func (s *Store) revokeIDs(tx *gorm.DB, kind string, ids []string, now, expiresAt int64) error {
+	if expiresAt == 0 {
+		expiresAt = now + int64(s.tokenTTL()/time.Second)
+	}
+	rows := make([]TokenRevocation, 0, len(ids))
+	for _, id := range ids {
+		if id != "" {
+			rows = append(rows, TokenRevocation{ID: id, Kind: kind, RevokedAt: now, ExpiresAt: expiresAt})
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error
 }
 
-// IssueRefreshToken starts a new family with its first link, together with the access token it
-// accompanies, in one transaction.
-func (s *Store) IssueRefreshToken(ctx context.Context, rt *RefreshToken, at *AccessToken, idle, absolute time.Duration) error {
+// SetAccessTokenTTL tells the store the longest access-token lifetime, so revocations of
+// sessions and grants are kept that long (24 hours when never set).
+func (s *Store) SetAccessTokenTTL(d time.Duration) { s.accessTTL.Store(int64(d)) }
+
+func (s *Store) tokenTTL() time.Duration {
+	if d := time.Duration(s.accessTTL.Load()); d > 0 {
+		return d + time.Minute // and a margin for clock skew between nodes
+	}
+	return 24 * time.Hour
+}
+
+// IssueRefreshToken starts a new family with its first link (one INSERT; the access token that
+// accompanies it is not stored).
+func (s *Store) IssueRefreshToken(ctx context.Context, rt *RefreshToken, idle, absolute time.Duration) error {
 	now := s.unix()
 	rt.ID, rt.FamilyID = NewID(), NewID()
 	rt.CreatedAt = now
 	rt.ExpiresAt = now + int64(idle/time.Second)
 	rt.FamilyExpiresAt = now + int64(absolute/time.Second)
-	at.RefreshFamily = rt.FamilyID
-	at.CreatedAt = now
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Create(rt).Error; err != nil {
-			return err
-		}
-		return tx.Create(at).Error
-	})
+	return s.create(ctx, rt)
 }
 
 // RefreshTokenByHash returns the usable refresh token with that hash. A link that was already
 // rotated is a replay: the whole family is revoked and ErrReplayed returned. A revoked or
 // expired token is ErrNotFound.
 func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error) {
-	var rt RefreshToken
-	if err := s.db.WithContext(ctx).Where("token_hash = ?", hash).First(&rt).Error; err != nil {
-		return nil, notFound(err)
+	rt, err := s.refreshByHash(ctx, hash)
+	if err != nil {
+		return nil, err
 	}
 	now := s.unix()
 	switch {
 	case rt.RevokedAt != nil:
-		return &rt, ErrNotFound
+		return rt, ErrNotFound
 	case rt.RotatedAt != nil:
 		if err := s.RevokeFamily(ctx, rt.FamilyID); err != nil {
 			return nil, err
 		}
-		return &rt, ErrReplayed
+		return rt, ErrReplayed
 	case rt.ExpiresAt <= now || rt.FamilyExpiresAt <= now:
-		return &rt, ErrNotFound
+		return rt, ErrNotFound
 	}
-	return &rt, nil
+	return rt, nil
 }
 
 // PeekRefreshToken reads a refresh token by hash without any side effect (introspection must not
 // trigger reuse detection).
 func (s *Store) PeekRefreshToken(ctx context.Context, hash string) (*RefreshToken, error) {
-	var rt RefreshToken
-	err := s.db.WithContext(ctx).Where("token_hash = ?", hash).First(&rt).Error
-	return &rt, notFound(err)
+	rt, err := s.refreshByHash(ctx, hash)
+	if err != nil {
+		return &RefreshToken{}, err
+	}
+	return rt, nil
 }
 
 // RotateRefreshToken spends the link old (as read by RefreshTokenByHash) and adds next to its
-// family, with the access token issued alongside, in one transaction. If old was spent
-// concurrently by another request, the family is revoked (the token was copied) and ErrReplayed
-// returned.
-func (s *Store) RotateRefreshToken(ctx context.Context, old *RefreshToken, next *RefreshToken, at *AccessToken, idle time.Duration) error {
+// family, in one transaction: a conditional UPDATE (the reuse check: it touches no row when old
+// was already spent) and an INSERT. If old was spent concurrently by another request, the family
+// is revoked (the token was copied) in that same transaction and ErrReplayed returned.
+func (s *Store) RotateRefreshToken(ctx context.Context, old *RefreshToken, next *RefreshToken, idle time.Duration) error {
 	now := s.unix()
 	var replay bool
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&RefreshToken{}).Where("id = ? AND rotated_at IS NULL AND revoked_at IS NULL", old.ID).
-			Update("rotated_at", now)
-		if res.Error != nil {
-			return res.Error
+		conn := tx.Statement.ConnPool
+		res, err := s.exec(ctx, conn, &qRefreshSpend, now, old.ID)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
 			replay = true
-			return nil
+			return s.revokeFamilies(tx, []string{old.FamilyID}, now)
 		}
 		next.ID = NewID()
 		next.FamilyID = old.FamilyID
 		next.FamilyExpiresAt = old.FamilyExpiresAt
 		next.CreatedAt = now
 		next.ExpiresAt = min(now+int64(idle/time.Second), old.FamilyExpiresAt)
-		if err := tx.Create(next).Error; err != nil {
-			return err
-		}
-		at.RefreshFamily = old.FamilyID
-		at.CreatedAt = now
-		return tx.Create(at).Error
+		_, err = s.exec(ctx, conn, &qRefreshInsert, refreshValues(next)...)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	if replay {
-		if err := s.RevokeFamily(ctx, old.FamilyID); err != nil {
-			return err
-		}
 		return ErrReplayed
 	}
 	return nil
@@ -136,10 +153,12 @@ func ignoreNotFound(err error) error {
 
 // RevokeFamily revokes every refresh token of a family and the access tokens issued with them.
 func (s *Store) RevokeFamily(ctx context.Context, familyID string) error {
-	return s.tx(ctx, func(tx *gorm.DB) error { return revokeFamilies(tx, []string{familyID}, s.unix()) })
+	return s.tx(ctx, func(tx *gorm.DB) error { return s.revokeFamilies(tx, []string{familyID}, s.unix()) })
 }
 
-func revokeFamilies(tx *gorm.DB, families []string, now int64) error {
+// revokeFamilies revokes the refresh tokens of families and lists the families and the
+// authorization requests they came from as revoked grants, which ends their access tokens.
+func (s *Store) revokeFamilies(tx *gorm.DB, families []string, now int64) error {
 	if len(families) == 0 {
 		return nil
 	}
@@ -147,6 +166,10 @@ func revokeFamilies(tx *gorm.DB, families []string, now int64) error {
 		Update("revoked_at", now).Error; err != nil {
 		return err
 	}
-	return tx.Model(&AccessToken{}).Where("refresh_family IN ? AND revoked_at IS NULL", families).
-		Update("revoked_at", now).Error
+	var grants []string
+	if err := tx.Model(&RefreshToken{}).Where("family_id IN ? AND auth_request_id <> ''", families).
+		Distinct().Pluck("auth_request_id", &grants).Error; err != nil {
+		return err
+	}
+	return s.revokeIDs(tx, RevokedGrant, append(grants, families...), now, 0)
 }

@@ -499,13 +499,11 @@ func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginCo
 		have = append(have, authn.AMRMFA)
 	}
 	acr := authn.ACRFor(have)
-	if err := l.st.TouchSession(r.Context(), lc.se.ID, time.Unix(lc.se.AuthTime, 0), have, acr); err != nil {
+	// With the fresh authentication, the moment of the factor: the account pages ask for a
+	// second factor passed within minutes before a factor changes.
+	if err := l.st.SessionMFA(r.Context(), lc.se.ID, time.Unix(lc.se.AuthTime, 0), have, acr); err != nil {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return false
-	}
-	// The account pages ask for a second factor passed within minutes before a factor changes.
-	if err := l.st.SessionPassedMFA(r.Context(), lc.se.ID); err != nil {
-		slog.WarnContext(r.Context(), "mfa: record on session", "err", err)
 	}
 	lc.se.AMR, lc.se.ACR = joinSpace(have), acr
 	l.passedOtherMFA(r, lc.user.ID, amr)

@@ -120,24 +120,25 @@ func Run(t *testing.T, b Backend) {
 		PostgresURL(t) // skip once, with the message, rather than once per test
 	}
 	tests := map[string]func(t *testing.T, st *store.Store){
-		"tenants":              testTenants,
-		"users":                testUsers,
-		"clients":              testClients,
-		"auth code once":       testAuthCodeOnce,
-		"auth code concurrent": testAuthCodeConcurrent,
-		"auth code expiry":     testAuthCodeExpiry,
-		"refresh rotation":     testRefreshRotation,
-		"refresh concurrent":   testRefreshConcurrent,
-		"sessions":             testSessions,
-		"signing keys":         testSigningKeys,
-		"audit":                testAudit,
-		"migrate twice":        testMigrateTwice,
-		"delete expired":       testDeleteExpired,
-		"consents":             testConsents,
-		"login throttle":       testThrottle,
-		"lockout":              testLockout,
-		"lockout concurrent":   testLockoutConcurrent,
-		"one-time codes":       testOTP,
+		"tenants":                 testTenants,
+		"users":                   testUsers,
+		"clients":                 testClients,
+		"auth code once":          testAuthCodeOnce,
+		"auth code concurrent":    testAuthCodeConcurrent,
+		"auth code expiry":        testAuthCodeExpiry,
+		"refresh rotation":        testRefreshRotation,
+		"refresh concurrent":      testRefreshConcurrent,
+		"sessions":                testSessions,
+		"signing keys":            testSigningKeys,
+		"audit":                   testAudit,
+		"migrate twice":           testMigrateTwice,
+		"delete expired":          testDeleteExpired,
+		"access token revocation": testAccessTokenRevocation,
+		"consents":                testConsents,
+		"login throttle":          testThrottle,
+		"lockout":                 testLockout,
+		"lockout concurrent":      testLockoutConcurrent,
+		"one-time codes":          testOTP,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -289,17 +290,16 @@ func testAuthCodeOnce(t *testing.T, st *store.Store) {
 		t.Fatalf("first redemption = %+v, %v", got, err)
 	}
 	// Tokens issued from the code, then a replay: they must all be revoked.
-	at := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: ar.TenantID, UserID: u.ID, Subject: u.ID,
-		AuthRequestID: ar.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
+	jti := store.NewID()
 	rt := &store.RefreshToken{TokenHash: "rt-once", ClientID: "c1", TenantID: ar.TenantID, UserID: u.ID, AuthRequestID: ar.ID}
-	if err := st.IssueRefreshToken(ctx, rt, at, time.Hour, 24*time.Hour); err != nil {
+	if err := st.IssueRefreshToken(ctx, rt, time.Hour, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.RedeemAuthCode(ctx, "hash-once"); !errors.Is(err, store.ErrReplayed) {
 		t.Fatalf("second redemption: err = %v, want ErrReplayed", err)
 	}
-	if _, err := st.LiveAccessToken(ctx, at.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Error("access token from a replayed code still live")
+	if revoked, err := st.TokenRevoked(ctx, jti, "", ar.ID); err != nil || !revoked {
+		t.Errorf("access token from a replayed code still live (%v)", err)
 	}
 	if _, err := st.RefreshTokenByHash(ctx, "rt-once"); !errors.Is(err, store.ErrNotFound) {
 		t.Error("refresh token from a replayed code still usable")
@@ -353,8 +353,7 @@ func testRefreshRotation(t *testing.T, st *store.Store) {
 	u := mustUser(t, st, tn.ID, "r@example.org")
 	first := &store.RefreshToken{TokenHash: "h1", ClientID: "c1", TenantID: tn.ID, UserID: u.ID, Scopes: "openid offline_access",
 		AMR: "pwd otp mfa", ACR: "urn:tessera:acr:mfa", AuthTime: 1234}
-	at1 := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, UserID: u.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
-	if err := st.IssueRefreshToken(ctx, first, at1, time.Hour, 24*time.Hour); err != nil {
+	if err := st.IssueRefreshToken(ctx, first, time.Hour, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	got, err := st.RefreshTokenByHash(ctx, "h1")
@@ -362,8 +361,10 @@ func testRefreshRotation(t *testing.T, st *store.Store) {
 		t.Fatalf("lookup = %+v, %v", got, err)
 	}
 	second := &store.RefreshToken{TokenHash: "h2", ClientID: "c1", TenantID: tn.ID, UserID: u.ID, AMR: got.AMR, ACR: got.ACR, AuthTime: got.AuthTime}
-	at2 := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, UserID: u.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
-	if err := st.RotateRefreshToken(ctx, got, second, at2, time.Hour); err != nil {
+	if revoked, err := st.TokenRevoked(ctx, store.NewID(), "", first.FamilyID); err != nil || revoked {
+		t.Fatalf("live family listed as revoked (%v)", err)
+	}
+	if err := st.RotateRefreshToken(ctx, got, second, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if second.FamilyID != first.FamilyID {
@@ -379,10 +380,8 @@ func testRefreshRotation(t *testing.T, st *store.Store) {
 	if _, err := st.RefreshTokenByHash(ctx, "h2"); !errors.Is(err, store.ErrNotFound) {
 		t.Error("family member still usable after reuse")
 	}
-	for _, id := range []string{at1.ID, at2.ID} {
-		if _, err := st.LiveAccessToken(ctx, id); !errors.Is(err, store.ErrNotFound) {
-			t.Error("access token of a revoked family still live")
-		}
+	if revoked, err := st.TokenRevoked(ctx, store.NewID(), "", first.FamilyID); err != nil || !revoked {
+		t.Errorf("access tokens of a revoked family still live (%v)", err)
 	}
 }
 
@@ -392,7 +391,7 @@ func testRefreshConcurrent(t *testing.T, st *store.Store) {
 	tn := mustTenant(t, st, "RC")
 	u := mustUser(t, st, tn.ID, "rc@example.org")
 	first := &store.RefreshToken{TokenHash: "c1", ClientID: "c1", TenantID: tn.ID, UserID: u.ID}
-	if err := st.IssueRefreshToken(ctx, first, &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}, time.Hour, 24*time.Hour); err != nil {
+	if err := st.IssueRefreshToken(ctx, first, time.Hour, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -402,9 +401,8 @@ func testRefreshConcurrent(t *testing.T, st *store.Store) {
 		go func() {
 			defer wg.Done()
 			next := &store.RefreshToken{TokenHash: fmt.Sprintf("c-next-%d", i), ClientID: "c1", TenantID: tn.ID, UserID: u.ID}
-			at := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, Subject: u.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
 			for {
-				errs[i] = st.RotateRefreshToken(ctx, first, next, at, time.Hour)
+				errs[i] = st.RotateRefreshToken(ctx, first, next, time.Hour)
 				if !isBusy(errs[i]) {
 					return
 				}
@@ -437,9 +435,8 @@ func testSessions(t *testing.T, st *store.Store) {
 	if err := st.CreateSession(ctx, se, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	at := &store.AccessToken{ID: store.NewID(), ClientID: "c1", TenantID: tn.ID, UserID: u.ID, Subject: u.ID, SessionID: se.ID, ExpiresAt: time.Now().Add(time.Hour).Unix()}
 	rt := &store.RefreshToken{TokenHash: "srt", ClientID: "c1", TenantID: tn.ID, UserID: u.ID, SessionID: se.ID}
-	if err := st.IssueRefreshToken(ctx, rt, at, time.Hour, 24*time.Hour); err != nil {
+	if err := st.IssueRefreshToken(ctx, rt, time.Hour, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := st.SessionByCookie(ctx, "ck", time.Hour); err != nil || got.ID != se.ID {
@@ -457,8 +454,8 @@ func testSessions(t *testing.T, st *store.Store) {
 	if _, err := st.SessionByCookie(ctx, "ck", time.Hour); !errors.Is(err, store.ErrNotFound) {
 		t.Error("revoked session still live")
 	}
-	if _, err := st.LiveAccessToken(ctx, at.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Error("access token of a revoked session still live")
+	if revoked, err := st.TokenRevoked(ctx, store.NewID(), se.ID, ""); err != nil || !revoked {
+		t.Errorf("access tokens of a revoked session still live (%v)", err)
 	}
 	if _, err := st.RefreshTokenByHash(ctx, "srt"); !errors.Is(err, store.ErrNotFound) {
 		t.Error("refresh token of a revoked session still usable")
@@ -713,5 +710,35 @@ func testOTP(t *testing.T, st *store.Store) {
 	clock = clock.Add(16 * time.Minute)
 	if ok, _ := st.SpendOTP(ctx, u.ID, "email", "h5"); ok {
 		t.Error("an expired code was accepted")
+	}
+}
+
+// testAccessTokenRevocation: a revoked jti is listed until the token's own expiry, others are not,
+// and the janitor forgets it afterwards.
+func testAccessTokenRevocation(t *testing.T, st *store.Store) {
+	jti, other := store.NewID(), store.NewID()
+	if revoked, err := st.TokenRevoked(ctx, jti, "", ""); err != nil || revoked {
+		t.Fatalf("fresh jti: revoked=%v err=%v", revoked, err)
+	}
+	exp := time.Now().Add(time.Minute).Unix()
+	if err := st.RevokeAccessToken(ctx, jti, exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RevokeAccessToken(ctx, jti, exp); err != nil {
+		t.Fatalf("revoking twice: %v", err)
+	}
+	if revoked, err := st.TokenRevoked(ctx, jti, "", ""); err != nil || !revoked {
+		t.Errorf("revoked jti: revoked=%v err=%v", revoked, err)
+	}
+	if revoked, err := st.TokenRevoked(ctx, other, "", ""); err != nil || revoked {
+		t.Errorf("another jti: revoked=%v err=%v", revoked, err)
+	}
+	st.SetClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
+	defer st.SetClock(time.Now)
+	if err := st.DeleteExpired(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, err := st.TokenRevoked(ctx, jti, "", ""); err != nil || revoked {
+		t.Errorf("expired revocation kept: revoked=%v err=%v", revoked, err)
 	}
 }

@@ -1,0 +1,253 @@
+package oidcop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/tessera-health/tessera/internal/keys"
+	"github.com/tessera-health/tessera/internal/store"
+)
+
+// Access tokens are JWTs that are not stored. Everything userinfo, introspection and revocation
+// need is in the signed claims: the client, the scopes, and for a person's token the SSO session
+// (sid) and the grant (grant_id: the authorization request the code came from, whose refresh
+// family carries the same id). A token is live while its signature and expiry hold, its client
+// is enabled, and none of jti, sid and grant_id is listed in the store's revocations (one indexed
+// statement). See README, "Design notes".
+
+// tokenUse marks our access tokens, so an ID token (signed by the same keys) is never taken for
+// one.
+const tokenUse = "access"
+
+type accessClaims struct {
+	Issuer    string        `json:"iss"`
+	Subject   string        `json:"sub"`
+	Audience  oidc.Audience `json:"aud"`
+	Expiry    int64         `json:"exp"`
+	IssuedAt  int64         `json:"iat"`
+	NotBefore int64         `json:"nbf"`
+	JTI       string        `json:"jti"`
+	ClientID  string        `json:"client_id"`
+	Scope     string        `json:"scope"`
+	SID       string        `json:"sid"`
+	Grant     string        `json:"grant_id"`
+	Use       string        `json:"token_use"`
+}
+
+// user reports whether the token was issued to a person (code or refresh grant), not to a
+// service client for itself.
+func (c *accessClaims) user() bool { return c.Grant != "" }
+
+// GetPrivateClaimsFromRequest adds what the access token needs to be checked without a row:
+// its scopes, and for a person's token the session and the grant.
+func (s *Storage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	claims := map[string]any{"token_use": tokenUse, "scope": strings.Join(req.GetScopes(), " ")}
+	switch r := req.(type) {
+	case *AuthRequest:
+		claims["sid"], claims["grant_id"] = r.Row.SessionID, r.Row.ID
+	case *refreshRequest:
+		grant := r.row.AuthRequestID
+		if grant == "" {
+			grant = r.row.FamilyID
+		}
+		claims["sid"], claims["grant_id"] = r.row.SessionID, grant
+	}
+	return claims, nil
+}
+
+var _ op.CanGetPrivateClaimsFromRequest = (*Storage)(nil)
+
+// verifyAccessToken checks an access token's signature against the cached key set, its issuer,
+// its expiry and that it is an access token. It does not consult revocations.
+func (s *Storage) verifyAccessToken(ctx context.Context, raw string) (*accessClaims, error) {
+	if strings.Count(raw, ".") != 2 {
+		return nil, errInvalidToken
+	}
+	jws, err := jose.ParseSigned(raw, keys.Algorithms)
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, errInvalidToken
+	}
+	h := jws.Signatures[0].Header
+	pub, alg, err := s.keys.VerificationKey(ctx, h.KeyID)
+	if err != nil || string(alg) != h.Algorithm {
+		return nil, errInvalidToken
+	}
+	payload, err := jws.Verify(pub)
+	if err != nil {
+		return nil, errInvalidToken
+	}
+	var c accessClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, errInvalidToken
+	}
+	now := time.Now().Unix()
+	if c.Use != tokenUse || c.Issuer != s.opts.Issuer || c.JTI == "" || c.ClientID == "" || c.Expiry <= now ||
+		c.NotBefore > now+5 {
+		return nil, errInvalidToken
+	}
+	return &c, nil
+}
+
+// liveAccessToken is verifyAccessToken plus the client (enabled, from the cache) and the
+// revocation list.
+func (s *Storage) liveAccessToken(ctx context.Context, raw string) (*accessClaims, *Client, error) {
+	c, err := s.verifyAccessToken(ctx, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := s.client(ctx, c.ClientID)
+	if err != nil {
+		return nil, nil, errInvalidToken
+	}
+	revoked, err := s.st.TokenRevoked(ctx, c.JTI, c.SID, c.Grant)
+	if err != nil {
+		return nil, nil, err
+	}
+	if revoked {
+		return nil, nil, errInvalidToken
+	}
+	return c, client, nil
+}
+
+// corsHandler answers browsers as the protocol library does for the endpoints it serves.
+var corsHandler = cors.New(cors.Options{
+	AllowCredentials: true,
+	AllowedHeaders:   []string{"Origin", "Accept", "Accept-Language", "Authorization", "Content-Type", "X-Requested-With"},
+	AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
+	ExposedHeaders:   []string{"Location", "Content-Length"},
+	AllowOriginFunc:  func(string) bool { return true },
+}).Handler
+
+// serveUserinfo answers OIDC Core §5.3 for a live access token issued to a person, with the
+// claims its scopes grant. Failures are RFC 6750 §3 answers: 401 with a WWW-Authenticate
+// challenge naming the error when a token was presented.
+func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	token, presented := bearerToken(r)
+	fail := func() {
+		challenge := `Bearer realm="tessera"`
+		if presented {
+			challenge += `, error="invalid_token", error_description="the access token is invalid, expired or revoked"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+		tokenError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
+	}
+	if token == "" {
+		fail()
+		return
+	}
+	c, _, err := p.storage.liveAccessToken(r.Context(), token)
+	if err != nil && !errors.Is(err, errInvalidToken) {
+		http.Error(w, "the token could not be checked", http.StatusServiceUnavailable)
+		return
+	}
+	if err != nil || !c.user() {
+		fail()
+		return
+	}
+	info := new(oidc.UserInfo)
+	if err := p.storage.fillUserinfo(r.Context(), info, c.Subject, store.SplitList(c.Scope)); err != nil {
+		fail()
+		return
+	}
+	writeJSON(w, info)
+}
+
+// bearerToken reads the access token from the Authorization header (RFC 6750 §2.1) or the form
+// (§2.2); presented reports whether the request carried one at all.
+func bearerToken(r *http.Request) (token string, presented bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			return strings.TrimSpace(h[7:]), true
+		}
+		return "", true
+	}
+	if err := r.ParseForm(); err == nil {
+		if t := r.Form.Get("access_token"); t != "" {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// serveIntrospect answers RFC 7662 for our access tokens (guardToken has authenticated the
+// caller; introspectRefresh has answered for refresh tokens). Only a client of the token's
+// tenant learns anything; everyone else, and every dead token, gets {"active": false}.
+func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	caller, _ := r.Context().Value(clientCtxKey{}).(*Client)
+	resp := new(oidc.IntrospectionResponse)
+	c, client, err := p.storage.liveAccessToken(r.Context(), r.PostForm.Get("token"))
+	if err != nil && !errors.Is(err, errInvalidToken) {
+		tokenError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the token could not be checked")
+		return
+	}
+	if err == nil && caller != nil && caller.row.TenantID == client.row.TenantID {
+		scopes := store.SplitList(c.Scope)
+		if c.user() {
+			var info oidc.UserInfo
+			if err := p.storage.fillUserinfo(r.Context(), &info, c.Subject, scopes); err != nil {
+				writeJSON(w, resp)
+				return
+			}
+			resp.SetUserInfo(&info)
+		}
+		resp.Active = true
+		resp.Scope = oidc.SpaceDelimitedArray(scopes)
+		resp.ClientID = c.ClientID
+		resp.Subject = c.Subject
+		resp.TokenType = oidc.BearerToken
+		resp.Expiration = oidc.Time(c.Expiry)
+		resp.IssuedAt = oidc.Time(c.IssuedAt)
+		resp.Audience = []string{c.ClientID}
+		resp.Issuer = p.opts.Issuer
+		resp.JWTID = c.JTI
+	}
+	writeJSON(w, resp)
+}
+
+// revokeAccess handles RFC 7009 revocation of our access tokens: the caller (authenticated by
+// guardToken) may revoke only its own; the jti is listed until the token would expire anyway.
+// Anything else (refresh tokens, unknown strings) goes on to the library.
+func (p *Provider) revokeAccess(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := r.PostForm.Get("token")
+		if strings.HasPrefix(token, "rt_") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		c, err := p.storage.verifyAccessToken(r.Context(), token)
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		caller, _ := r.Context().Value(clientCtxKey{}).(*Client)
+		if caller != nil && caller.row.ID == c.ClientID {
+			if err := p.storage.st.RevokeAccessToken(r.Context(), c.JTI, c.Expiry); err != nil {
+				tokenError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the token could not be revoked")
+				return
+			}
+		}
+		// Another client's token is left alone, and the answer is still 200 (RFC 7009 §2.2).
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encoding failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
