@@ -217,7 +217,7 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 		// #code is on the enrollment page too: wait for the call's code page itself.
 		chromedp.WaitReady(`input[name="method"][value="voice"]`, chromedp.ByQuery))
 	check("code page (call)")
-	code := lastPhoneCode(t, e, "voice", "+442079460958")
+	code := outboxCode(t, e, "voice", "+442079460958")
 	step(t, ctx, "a wrong code",
 		chromedp.SendKeys(`#code`, wrongDigits(code)+kb.Enter, chromedp.ByQuery),
 		chromedp.WaitVisible(`[role=alert]`, chromedp.ByQuery))

@@ -542,7 +542,7 @@ func TestBrowserPhoneEnrollment(t *testing.T) {
 		// #code is on the enrollment page too: wait for the call's code page itself.
 		chromedp.WaitReady(`input[name="method"][value="voice"]`, chromedp.ByQuery),
 	)
-	code := lastPhoneCode(t, e, "voice", "+442079460958")
+	code := outboxCode(t, e, "voice", "+442079460958")
 	step(t, ctx, "enter the code the call read out",
 		chromedp.SendKeys(`#code`, code+kb.Enter, chromedp.ByQuery),
 		chromedp.WaitVisible(`form[action="/mfa/continue"] button`, chromedp.ByQuery),

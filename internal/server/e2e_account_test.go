@@ -126,15 +126,7 @@ func (e *devEnv) coolDown(t *testing.T) {
 // lastCode is the newest code sent on channel to a number or address.
 func (e *devEnv) lastCode(t *testing.T, channel, to string) string {
 	t.Helper()
-	for _, m := range e.node.Outbox.List() {
-		if m.Channel == channel && m.To == to {
-			if c := sixDigits.FindString(m.Body); c != "" {
-				return c
-			}
-		}
-	}
-	t.Fatalf("no %s code to %s in the outbox", channel, to)
-	return ""
+	return outboxCode(t, e.env, channel, to)
 }
 
 // TestAccountSignIn: without a session /account goes through /authorize as the Account client

@@ -14,16 +14,36 @@ import (
 
 var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
 
-// lastEmailCode reads the newest code sent to an address from the dev outbox.
-func lastEmailCode(t *testing.T, e *env, to string) string {
+// outboxCode is the newest code sent on channel to a number or address, from the dev outbox
+// (messages without a code, such as notices, are passed over).
+func outboxCode(t *testing.T, e *env, channel, to string) string {
 	t.Helper()
 	for _, m := range e.node.Outbox.List() {
-		if m.Channel == "email" && m.To == to {
-			return sixDigits.FindString(m.Body)
+		if m.Channel == channel && m.To == to {
+			if c := sixDigits.FindString(m.Body); c != "" {
+				return c
+			}
 		}
 	}
-	t.Fatalf("no email to %s in the outbox", to)
+	t.Fatalf("no %s code to %s in the outbox: %+v", channel, to, e.node.Outbox.List())
 	return ""
+}
+
+// outboxCount is how many messages went on channel to a number or address.
+func outboxCount(e *env, channel, to string) int {
+	n := 0
+	for _, m := range e.node.Outbox.List() {
+		if m.Channel == channel && m.To == to {
+			n++
+		}
+	}
+	return n
+}
+
+// lastEmailCode reads the newest code emailed to an address.
+func lastEmailCode(t *testing.T, e *env, to string) string {
+	t.Helper()
+	return outboxCode(t, e, "email", to)
 }
 
 // TestEmailCodes: someone without a smartphone sets up codes by email, and is later asked for an

@@ -10,29 +10,6 @@ import (
 	"github.com/tessera-health/tessera/internal/store/storetest"
 )
 
-// lastPhoneCode reads the newest code texted (channel sms) or read out (voice) to a number from
-// the dev outbox.
-func lastPhoneCode(t *testing.T, e *env, channel, to string) string {
-	t.Helper()
-	for _, m := range e.node.Outbox.List() {
-		if m.Channel == channel && m.To == to {
-			return sixDigits.FindString(m.Body)
-		}
-	}
-	t.Fatalf("no %s to %s in the outbox: %+v", channel, to, e.node.Outbox.List())
-	return ""
-}
-
-func outboxTo(e *env, channel, to string) int {
-	n := 0
-	for _, m := range e.node.Outbox.List() {
-		if m.Channel == channel && m.To == to {
-			n++
-		}
-	}
-	return n
-}
-
 // requiredMFA turns MFA on for the test tenant.
 func (e *env) requiredMFA() {
 	e.t.Helper()
@@ -86,7 +63,7 @@ func TestSMSCodes(t *testing.T) {
 			t.Fatalf("the text must name the service, hold no link and end with the origin-bound line: %q", body)
 		}
 		fields := br.formFields()
-		fields.Set("code", lastPhoneCode(t, e, "sms", "+447400123456"))
+		fields.Set("code", outboxCode(t, e, "sms", "+447400123456"))
 		br.post(e.issuer+"/mfa/verify", fields)
 		br.post(e.issuer+"/mfa/continue", br.formFields()) // past the backup codes
 		_, idt := r.exchange(br.code(fl), fl)
@@ -107,7 +84,7 @@ func TestSMSCodes(t *testing.T) {
 		if !strings.Contains(br.body, "Check your text messages") {
 			t.Fatalf("expected the text code page: %.300s", br.body)
 		}
-		code := lastPhoneCode(t, e, "sms", "+447400123456")
+		code := outboxCode(t, e, "sms", "+447400123456")
 		fields = br.formFields()
 		fields.Set("code", wrongDigits(code))
 		br.post(e.issuer+"/mfa/verify", fields)
@@ -163,7 +140,7 @@ func TestVoiceCodes(t *testing.T) {
 		t.Fatalf("the call must name the service and carry the language: %+v", call)
 	}
 	fields := br.formFields()
-	fields.Set("code", lastPhoneCode(t, e, "voice", "+442079460958"))
+	fields.Set("code", outboxCode(t, e, "voice", "+442079460958"))
 	br.post(e.issuer+"/mfa/verify", fields)
 	br.post(e.issuer+"/mfa/continue", br.formFields())
 	_, idt := r.exchange(br.code(fl), fl)
@@ -182,7 +159,7 @@ func TestVoiceCodes(t *testing.T) {
 	br.get(start)
 	br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
 	fields = br.formFields()
-	fields.Set("code", lastPhoneCode(t, e, "voice", "+442079460958"))
+	fields.Set("code", outboxCode(t, e, "voice", "+442079460958"))
 	br.post(e.issuer+"/mfa/verify", fields)
 	if _, idt := r.exchange(br.code(fl), fl); !slices.Equal(toStrings(claims(t, idt)["amr"]), []string{"pwd", "tel", "mfa"}) {
 		t.Error("voice code sign-in")
@@ -206,12 +183,12 @@ func TestSavedNumberVerifiedAtSignIn(t *testing.T) {
 		start, fl := r.authURL()
 		br.get(start)
 		br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
-		if !strings.Contains(br.body, "Confirm your mobile number") || outboxTo(e, "sms", "+447400123456") != 1 {
+		if !strings.Contains(br.body, "Confirm your mobile number") || outboxCount(e, "sms", "+447400123456") != 1 {
 			t.Fatalf("expected the saved number to be verified first: %d %.300s", br.status, br.body)
 		}
 		fields := br.formFields()
 		fields.Set("code", "000000")
-		if lastPhoneCode(t, e, "sms", "+447400123456") == "000000" {
+		if outboxCode(t, e, "sms", "+447400123456") == "000000" {
 			fields.Set("code", "000001")
 		}
 		br.post(e.issuer+"/mfa/verify", fields)
@@ -221,7 +198,7 @@ func TestSavedNumberVerifiedAtSignIn(t *testing.T) {
 		if u, _ := e.st.UserByID(e.ctx, u.ID); u.PhoneVerified || u.MFAFailures != 1 {
 			t.Fatalf("a wrong code changes nothing but the count: verified %v, failures %d", u.PhoneVerified, u.MFAFailures)
 		}
-		fields.Set("code", lastPhoneCode(t, e, "sms", "+447400123456"))
+		fields.Set("code", outboxCode(t, e, "sms", "+447400123456"))
 		br.post(e.issuer+"/mfa/verify", fields)
 		if br.last == nil {
 			br.post(e.issuer+"/mfa/continue", br.formFields())
@@ -252,7 +229,7 @@ func TestCodeBoundToNumber(t *testing.T) {
 	br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
 	br.enrollPhone(e.issuer, "+44 7400 123456", "sms")
 	first := br.formFields()
-	firstCode := lastPhoneCode(t, e, "sms", "+447400123456")
+	firstCode := outboxCode(t, e, "sms", "+447400123456")
 	e.st.ExecRaw(e.ctx, "UPDATE otp_sends SET at = at - 60")
 	br.post(e.issuer+"/mfa/continue", first) // back to the enrollment page
 	br.enrollPhone(e.issuer, "+44 7400 654321", "sms")
@@ -332,7 +309,7 @@ func TestResetWithTexts(t *testing.T) {
 	if !strings.Contains(br.body, "we texted to •••• 3456") || !strings.Contains(br.body, `name="code"`) {
 		t.Fatalf("the reset must ask for a texted code: %.500s", br.body)
 	}
-	code := lastPhoneCode(t, e, "sms", "+447400123456")
+	code := outboxCode(t, e, "sms", "+447400123456")
 	post := func(code string) {
 		fields := br.formFields()
 		fields.Set("code", code)

@@ -75,30 +75,6 @@ func (b *browser) enterRegistrationCode(issuer, code string) {
 	b.post(issuer+"/register/verify", f)
 }
 
-// regCode is the newest code sent on channel to to, from the dev outbox.
-func regCode(t *testing.T, e *env, channel, to string) string {
-	t.Helper()
-	for _, m := range e.node.Outbox.List() {
-		if m.Channel == channel && m.To == to {
-			if c := sixDigits.FindString(m.Body); c != "" {
-				return c
-			}
-		}
-	}
-	t.Fatalf("no %s code to %s in the outbox: %+v", channel, to, e.node.Outbox.List())
-	return ""
-}
-
-func regSent(e *env, channel, to string) int {
-	n := 0
-	for _, m := range e.node.Outbox.List() {
-		if m.Channel == channel && m.To == to {
-			n++
-		}
-	}
-	return n
-}
-
 // otherCode is a 6-digit code that is not code.
 func otherCode(code string) string {
 	if code == "123456" {
@@ -200,7 +176,7 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("expected the texted-code page: %d %.400s", br.status, br.body)
 		}
 		e.noUser("rosa@example.org")
-		sms := regCode(t, e, "sms", regMobileE)
+		sms := outboxCode(t, e, "sms", regMobileE)
 
 		// Step 2 → 3: the number is verified; a code is emailed.
 		br.enterRegistrationCode(e.issuer, sms)
@@ -209,7 +185,7 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("expected the emailed-code page: %d %.400s", br.status, br.body)
 		}
 		e.noUser("rosa@example.org")
-		code := regCode(t, e, "email", "Rosa@Example.org")
+		code := outboxCode(t, e, "email", "Rosa@Example.org")
 
 		// Step 3: the account is created and the sign-in goes on to the application.
 		br.enterRegistrationCode(e.issuer, code)
@@ -260,7 +236,7 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("the next sign-in did not text a code: %d %.300s", next.status, next.body)
 		}
 		fields := next.formFields()
-		fields.Set("code", regCode(t, e, "sms", regMobileE))
+		fields.Set("code", outboxCode(t, e, "sms", regMobileE))
 		next.post(e.issuer+"/mfa/verify", fields)
 		if _, idt := r.exchange(next.code(f2), f2); !slices.Contains(toStrings(claims(t, idt)["amr"]), "sms") {
 			t.Error("the next sign-in did not use the texted code")
@@ -310,7 +286,7 @@ func TestRegisterWrongCodes(t *testing.T) {
 	br := newBrowser(t)
 	br.openRegistration(e, r)
 	br.fillRegistration(e.issuer, "Rosa Díaz", "rosa@example.org", regPassword, regMobile)
-	sms := regCode(t, e, "sms", regMobileE)
+	sms := outboxCode(t, e, "sms", regMobileE)
 	form := br.formFields()
 	for i, left := range []string{"4 attempts left", "3 attempts left", "2 attempts left", "1 attempt left"} {
 		br.enterRegistrationCode(e.issuer, otherCode(sms))
@@ -329,7 +305,7 @@ func TestRegisterWrongCodes(t *testing.T) {
 	if br.status != http.StatusBadRequest || strings.Contains(br.body, "Check your email") {
 		t.Errorf("the right code after the registration was void: %d %.300s", br.status, br.body)
 	}
-	if regSent(e, "email", "rosa@example.org") != 0 {
+	if outboxCount(e, "email", "rosa@example.org") != 0 {
 		t.Error("a void registration went on to the email step")
 	}
 	e.noUser("rosa@example.org")
@@ -337,7 +313,7 @@ func TestRegisterWrongCodes(t *testing.T) {
 	// Starting again works.
 	br.openRegistration(e, r)
 	br.fillRegistration(e.issuer, "Rosa Díaz", "rosa@example.org", regPassword, "+44 7400 123457")
-	br.enterRegistrationCode(e.issuer, regCode(t, e, "sms", "+447400123457"))
+	br.enterRegistrationCode(e.issuer, outboxCode(t, e, "sms", "+447400123457"))
 	if !strings.Contains(br.body, "Check your email") {
 		t.Fatalf("a fresh start after a void registration: %d", br.status)
 	}
@@ -354,7 +330,7 @@ func TestRegisterEmailTaken(t *testing.T) {
 	if br.status != http.StatusOK || !strings.Contains(br.body, "Check your text messages") {
 		t.Fatalf("step 1 for a taken address must look the same: %d", br.status)
 	}
-	br.enterRegistrationCode(e.issuer, regCode(t, e, "sms", regMobileE))
+	br.enterRegistrationCode(e.issuer, outboxCode(t, e, "sms", regMobileE))
 	if br.status != http.StatusOK || !strings.Contains(br.body, "Check your email") || !strings.Contains(br.body, "Step 3 of 3") ||
 		!strings.Contains(br.body, "We sent a 6-digit code to P•••@example.org") {
 		t.Fatalf("step 3 for a taken address must look the same: %d %.400s", br.status, br.body)
@@ -412,9 +388,9 @@ func TestRegisterReplay(t *testing.T) {
 		br := newBrowser(t)
 		f := br.openRegistration(e, r)
 		br.fillRegistration(e.issuer, "Rosa Díaz", "rosa@example.org", regPassword, regMobile)
-		br.enterRegistrationCode(e.issuer, regCode(t, e, "sms", regMobileE))
+		br.enterRegistrationCode(e.issuer, outboxCode(t, e, "sms", regMobileE))
 		final := br.formFields()
-		final.Set("code", regCode(t, e, "email", "rosa@example.org"))
+		final.Set("code", outboxCode(t, e, "email", "rosa@example.org"))
 		br.post(e.issuer+"/register/verify", final)
 		r.exchange(br.code(f), f)
 		br.post(e.issuer+"/register/verify", final)
@@ -429,9 +405,9 @@ func TestRegisterReplay(t *testing.T) {
 		br2 := newBrowser(t)
 		br2.openRegistration(e, r)
 		br2.fillRegistration(e.issuer, "Sam Lee", "sam@example.org", regPassword, "+44 7400 123458")
-		br2.enterRegistrationCode(e.issuer, regCode(t, e, "sms", "+447400123458"))
+		br2.enterRegistrationCode(e.issuer, outboxCode(t, e, "sms", "+447400123458"))
 		final = br2.formFields()
-		final.Set("code", regCode(t, e, "email", "sam@example.org"))
+		final.Set("code", outboxCode(t, e, "email", "sam@example.org"))
 		var wg sync.WaitGroup
 		statuses := make([]int, 2)
 		for i := range statuses {
@@ -480,12 +456,12 @@ func TestRegisterCSRF(t *testing.T) {
 	br.fillRegistration(e.issuer, "Rosa Díaz", "rosa@example.org", regPassword, regMobile)
 	f = br.formFields()
 	f.Del("csrf")
-	f.Set("code", regCode(t, e, "sms", regMobileE))
+	f.Set("code", outboxCode(t, e, "sms", regMobileE))
 	br.post(e.issuer+"/register/verify", f)
 	if br.status != http.StatusForbidden {
 		t.Errorf("code step without CSRF: %d", br.status)
 	}
-	if regSent(e, "email", "rosa@example.org") != 0 {
+	if outboxCount(e, "email", "rosa@example.org") != 0 {
 		t.Error("a code step without CSRF went on")
 	}
 	e.noUser("rosa@example.org")

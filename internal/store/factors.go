@@ -102,18 +102,7 @@ func (s *Store) DeleteFactor(ctx context.Context, userID, id string) error {
 		if err := tx.Where("id = ? AND user_id = ?", id, userID).First(&f).Error; err != nil {
 			return notFound(err)
 		}
-		if err := tx.Where("id = ?", id).Delete(&Factor{}).Error; err != nil {
-			return err
-		}
-		if !f.IsDefault {
-			return nil
-		}
-		var next Factor
-		err := tx.Where("user_id = ? AND active = ?", userID, true).Order("created_at, id").First(&next).Error
-		if err != nil {
-			return ignoreNotFound(notFound(err))
-		}
-		return tx.Model(&Factor{}).Where("id = ?", next.ID).Update("is_default", true).Error
+		return deleteFactorTx(tx, userID, &f)
 	})
 }
 

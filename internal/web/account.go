@@ -554,19 +554,9 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A wrong answer counts against the same seven as the sign-in's.
-	res, ferr := l.st.CountMFAFailure(ctx, ac.user.ID, policy.MaxFailedCodes)
-	if ferr != nil {
-		slog.ErrorContext(ctx, "account: count failure", "err", ferr)
-	}
+	res := l.countWrong(r, ac.user, ac.tenant, nil, event)
 	failures := res.Failures
-	event.Result = failureResult(res)
-	l.audit.Record(ctx, event)
 	if res.Locked {
-		if res.LockedNow {
-			l.audit.Record(ctx, &store.AuditEvent{TenantID: ac.tenant.ID, Event: "user.locked", Result: "ok",
-				SubjectID: ac.user.ID, ClientID: store.AccountClientID(ac.tenant.ID), Detail: "too many wrong codes"})
-			l.notifyUser(r, ac.user, ac.tenant, "locked", nil)
-		}
 		l.pages.Locked(w, r, ac.tenant, nil, ac.user.Locale)
 		return
 	}

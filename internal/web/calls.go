@@ -250,19 +250,11 @@ func (l *Login) CallAnswered(w http.ResponseWriter, r *http.Request) {
 	if ar, err := l.op.Storage().AuthRequest(ctx, c.AuthRequestID); err == nil {
 		clientID = ar.GetClientID()
 	}
-	failures, locked, ferr := l.st.MFAFailure(ctx, u.ID, policy.MaxFailedCodes)
-	if ferr != nil {
-		slog.ErrorContext(ctx, "twilio confirm: count failure", "err", ferr)
-	}
-	l.audit.Record(ctx, &store.AuditEvent{TenantID: u.TenantID, Event: "mfa.call_denied", Result: "failed",
-		ActorID: u.ID, SubjectID: u.ID, ClientID: clientID, Detail: "pressed 9"})
-	slog.InfoContext(ctx, "twilio confirm: denied", "user", u.ID, "failures", failures)
+	// The call_denied notice first, then (from countWrong) the lock's, as before.
 	l.notifyUser(r, u, t, "call_denied", nil)
-	if locked {
-		l.audit.Record(ctx, &store.AuditEvent{TenantID: u.TenantID, Event: "user.locked", Result: "ok",
-			SubjectID: u.ID, ClientID: clientID, Detail: "too many wrong codes"})
-		l.notifyUser(r, u, t, "locked", nil)
-	}
+	res := l.countWrong(r, u, t, nil, &store.AuditEvent{TenantID: u.TenantID, Event: "mfa.call_denied",
+		ActorID: u.ID, SubjectID: u.ID, ClientID: clientID, Detail: "pressed 9"})
+	slog.InfoContext(ctx, "twilio confirm: denied", "user", u.ID, "failures", res.Failures)
 	l.twiml(w, l.Twilio.SayTwiML(loc.T("call.stopped"), c.Locale))
 }
 

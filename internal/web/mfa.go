@@ -345,28 +345,40 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 // wrongAnswer counts a wrong second-factor answer against the person's seven (one counter for
 // every application and node) and shows how many are left — or the lock.
 func (l *Login) wrongAnswer(w http.ResponseWriter, r *http.Request, lc *loginContext, event string, msg *i18n.Msg) {
-	ctx := r.Context()
-	res, ferr := l.st.CountMFAFailure(ctx, lc.user.ID, policy.MaxFailedCodes)
-	if ferr != nil {
-		slog.ErrorContext(ctx, "mfa: count failure", "err", ferr)
-	}
-	failures := res.Failures
-	l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: event, Result: failureResult(res),
-		ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
+	res := l.countWrong(r, lc.user, lc.tenant, lc.ar.Params.UILocales, &store.AuditEvent{TenantID: lc.user.TenantID,
+		Event: event, ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
 	if res.Locked {
-		if res.LockedNow {
-			l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "user.locked", Result: "ok",
-				SubjectID: lc.user.ID, ClientID: lc.client.Row().ID, Detail: "too many wrong codes"})
-			l.notify(r, lc, "locked", nil)
-		}
 		l.renderLocked(w, r, lc)
 		return
 	}
 	if msg.ID != "mfa.replayed" {
 		loc := l.pages.Language(nil, r, lc.ar.Params.UILocales, lc.user.Locale)
-		msg.Data = map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-failures)}
+		msg.Data = map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-res.Failures)}
 	}
 	l.renderChallenge(w, r, lc, http.StatusUnauthorized, msg)
+}
+
+// countWrong counts a wrong second-factor answer against the person's seven (one counter for
+// every application and node), audits ev with the result, and — when this very answer locked the
+// account — audits the lock once and tells the person by email (in uiLocales when a sign-in asked
+// for one). Every page that takes a second factor (sign-in, account, reset, press-1 calls) counts
+// through here.
+func (l *Login) countWrong(r *http.Request, u *store.User, t *store.Tenant, uiLocales []string, ev *store.AuditEvent) store.MFAFailureResult {
+	ctx := r.Context()
+	res, err := l.st.CountMFAFailure(ctx, u.ID, policy.MaxFailedCodes)
+	if err != nil {
+		slog.ErrorContext(ctx, "mfa: count failure", "event", ev.Event, "err", err)
+	}
+	ev.Result = failureResult(res)
+	l.audit.Record(ctx, ev)
+	if res.LockedNow {
+		l.audit.Record(ctx, &store.AuditEvent{TenantID: u.TenantID, Event: "user.locked", Result: "ok",
+			SubjectID: u.ID, ClientID: ev.ClientID, Detail: "too many wrong codes"})
+		if t != nil {
+			l.notifyIn(r, u, t, uiLocales, "locked", nil)
+		}
+	}
+	return res
 }
 
 // failureResult is the audit result of a wrong answer: "failed" when it counted toward the

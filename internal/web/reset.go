@@ -255,20 +255,9 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 			err = l.Backup.Use(ctx, rc.user.ID, code)
 		}
 		if err != nil {
-			res, ferr := l.st.CountMFAFailure(ctx, rc.user.ID, policy.MaxFailedCodes)
-			if ferr != nil {
-				slog.ErrorContext(ctx, "reset: count failure", "err", ferr)
-			}
+			res := l.countWrong(r, rc.user, rc.tenant, nil, &store.AuditEvent{TenantID: rc.user.TenantID,
+				Event: "password.reset", SubjectID: rc.user.ID, Detail: "wrong second factor"})
 			failures := res.Failures
-			l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "password.reset", Result: failureResult(res),
-				SubjectID: rc.user.ID, Detail: "wrong second factor"})
-			if res.LockedNow {
-				l.audit.Record(ctx, &store.AuditEvent{TenantID: rc.user.TenantID, Event: "user.locked", Result: "ok",
-					SubjectID: rc.user.ID, Detail: "too many wrong codes"})
-				if rc.tenant != nil {
-					l.notifyUser(r, rc.user, rc.tenant, "locked", nil)
-				}
-			}
 			if res.Locked {
 				l.pages.Locked(w, r, rc.tenant, nil, rc.user.Locale)
 				return
