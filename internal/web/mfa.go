@@ -42,6 +42,9 @@ type loginContext struct {
 	// while enrolling a phone; nil for email enrollment and a saved number).
 	dest   string
 	factor *store.Factor
+	// facts caches what state reads about the person for this request; recordFactor, which
+	// changes them, clears it.
+	facts *authn.State
 	// noCode: the code page is shown after a press-1 call, with no code on its way.
 	noCode bool
 }
@@ -59,12 +62,18 @@ func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Clien
 		req: authn.Require(ar.Params.ACRValues, ar.Params.ClaimsACR, ar.Params.ACREssential, c.Row().MinACR)}, nil
 }
 
-// state gathers the facts Next decides from.
+// state gathers the facts Next decides from. The person's facts are read once per request and
+// kept on lc: a code page asks Next up to three times (may this factor be used, which others to
+// offer, what comes next), and each read was two queries (factors, remembered device).
 func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.State, error) {
-	s, err := l.facts(r, lc.user, lc.tenant, lc.se, l.rememberedDevice(r, lc) != nil)
-	if err != nil {
-		return authn.State{}, err
+	if lc.facts == nil {
+		s, err := l.facts(r, lc.user, lc.tenant, lc.se, l.rememberedDevice(r, lc) != nil)
+		if err != nil {
+			return authn.State{}, err
+		}
+		lc.facts = &s
 	}
+	s := *lc.facts
 	s.Deferred = deferred
 	s.RequiredACR, s.ACREssential = lc.req.Target, lc.req.Floor != "" && lc.req.Floor == lc.req.Target
 	return s, nil
@@ -518,6 +527,7 @@ func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginCo
 		return false
 	}
 	lc.se.AMR, lc.se.ACR = joinSpace(have), acr
+	lc.facts = nil
 	l.passedOtherMFA(r, lc.user.ID, amr)
 	return true
 }
