@@ -116,6 +116,31 @@ func TestLogoutQueue(t *testing.T) {
 			if len(rows) != 1 || rows[0].ID != ds[0].ID || rows[0].Attempts != 2 {
 				t.Errorf("after a failure and a success: %+v", rows)
 			}
+
+			// A password reset ends the person's other sessions: their RPs are queued too.
+			se := &store.Session{UserID: u.ID, TenantID: tn.ID, CookieHash: "cookie-reset"}
+			if err := st.CreateSession(ctx, se, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			cl := &store.Client{TenantID: tn.ID, Name: "reset", Type: store.ClientWeb, BackchannelLogoutURI: "https://r.example/bcl"}
+			st.CreateClient(ctx, cl)
+			ar := &store.AuthRequest{ClientID: cl.ID, TenantID: tn.ID, Params: "{}"}
+			st.CreateAuthRequest(ctx, ar, time.Hour)
+			st.CompleteAuthRequest(ctx, ar.ID, u.ID, se.ID, time.Now(), []string{"pwd"}, "")
+			st.NoteSessionClient(ctx, ar.ID)
+			if err := st.CreatePasswordReset(ctx, u.ID, "reset-hash", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			pr, err := st.PasswordResetByToken(ctx, "reset-hash")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.ResetPassword(ctx, pr.ID, u.ID, "$argon2id$new"); err != nil {
+				t.Fatal(err)
+			}
+			if ds, _ := st.LogoutDeliveries(ctx, se.ID); len(ds) != 1 || ds[0].ClientID != cl.ID {
+				t.Errorf("a password reset queued %+v", ds)
+			}
 		})
 	}
 }
