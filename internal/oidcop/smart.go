@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/tessera-health/tessera/internal/store"
@@ -186,9 +185,14 @@ func patientContext(u *store.User) string {
 
 // smartAccessClaims adds the SMART launch context to a person's access token: patient, when
 // launch/patient was granted and the person signs in for themselves as a patient. A patient
-// already set (a caregiver's context) is kept.
+// already set (a caregiver's context) is kept. Either way the patient is noted for the token
+// response (tokenContext).
 func (s *Storage) smartAccessClaims(ctx context.Context, userID string, scopes []string, claims map[string]any) error {
-	if _, set := claims["patient"]; set || userID == "" || !slices.Contains(scopes, ScopeLaunchPatient) {
+	if p, set := claims["patient"].(string); set {
+		noteLaunchPatient(ctx, p)
+		return nil
+	}
+	if userID == "" || !slices.Contains(scopes, ScopeLaunchPatient) {
 		return nil
 	}
 	u, err := s.st.UserByID(ctx, userID)
@@ -197,51 +201,48 @@ func (s *Storage) smartAccessClaims(ctx context.Context, userID string, scopes [
 	}
 	if p := patientContext(u); p != "" {
 		claims["patient"] = p
+		noteLaunchPatient(ctx, p)
 	}
 	return nil
 }
 
+// launchContext carries the patient of the access token being minted from the claims hook to
+// the token response, within one token request.
+type launchContext struct{ patient string }
+
+type launchContextKey struct{}
+
+// noteLaunchPatient records the patient of the access token minted in this token request, for
+// the `patient` token-response parameter. Whoever puts a patient claim in an access token by
+// another path (token exchange) calls it too.
+func noteLaunchPatient(ctx context.Context, patient string) {
+	if lc, ok := ctx.Value(launchContextKey{}).(*launchContext); ok {
+		lc.patient = patient
+	}
+}
+
 // tokenContext adds the launch context of the access token to a successful token response
-// (SMART App Launch: `patient` beside access_token). The access token was minted in this
-// process a moment ago, so its claims are read without checking the signature again.
+// (SMART App Launch: `patient` beside access_token). Token responses without one pass through
+// untouched.
 func (p *Provider) tokenContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lc := &launchContext{}
+		r = r.WithContext(context.WithValue(r.Context(), launchContextKey{}, lc))
 		rec := &recorder{header: http.Header{}}
 		next.ServeHTTP(rec, r)
-		if rec.status == http.StatusOK {
-			if body, ok := addLaunchContext(rec.body.Bytes()); ok {
-				rec.body.Reset()
-				rec.body.Write(body)
-				rec.header.Del("Content-Length")
+		if rec.status == http.StatusOK && lc.patient != "" {
+			var resp map[string]any
+			if err := json.Unmarshal(rec.body.Bytes(), &resp); err == nil && resp["access_token"] != nil && resp["patient"] == nil {
+				resp["patient"] = lc.patient
+				if body, err := json.Marshal(resp); err == nil {
+					rec.body.Reset()
+					rec.body.Write(body)
+					rec.header.Del("Content-Length")
+				}
 			}
 		}
 		rec.flush(w)
 	})
-}
-
-// addLaunchContext copies the access token's patient claim into the token response.
-func addLaunchContext(body []byte) ([]byte, bool) {
-	var resp map[string]any
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, false
-	}
-	at, _ := resp["access_token"].(string)
-	if at == "" || resp["patient"] != nil {
-		return nil, false
-	}
-	jws, err := jose.ParseSignedCompact(at, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
-	if err != nil {
-		return nil, false
-	}
-	var c struct {
-		Patient string `json:"patient"`
-	}
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &c); err != nil || c.Patient == "" {
-		return nil, false
-	}
-	resp["patient"] = c.Patient
-	out, err := json.Marshal(resp)
-	return out, err == nil
 }
 
 // buildSMARTConfiguration precomputes /.well-known/smart-configuration (SMART App Launch 2.x
