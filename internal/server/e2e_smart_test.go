@@ -208,3 +208,30 @@ func TestSMARTConfiguration(t *testing.T) {
 		t.Errorf("If-None-Match: %d, want 304", resp.StatusCode)
 	}
 }
+
+// TestSMARTConsent: a third-party SMART app's consent page says what fhirUser and launch/patient
+// give it in plain words, in English and Spanish, and lists only the scopes it may be granted.
+func TestSMARTConsent(t *testing.T) {
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
+	id, sec := e.client(store.ClientWeb, func(c *store.Client) {
+		c.FirstParty, c.Name, c.AllowedScopes = false, "Outside Health App", "openid fhirUser launch/patient patient/*.rs"
+	})
+	e.user("pat@example.org", "correct horse battery")
+	r := e.rp(id, sec, smartScopes...)
+	for _, tc := range []struct{ lang, fhirUser, launch, offline string }{
+		{"en", "Who you are in your health record", "Which patient&#39;s record to open: yours", "Access while you are not using it"},
+		{"es", "Quién es usted en su historia clínica", "Qué historia clínica abrir: la suya", "Acceso mientras no la usa"},
+	} {
+		br := newBrowser(t)
+		u, _ := r.authURL(oauth2.SetAuthURLParam("ui_locales", tc.lang))
+		br.get(u)
+		br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+		if !strings.Contains(br.body, `action="/consent"`) || !strings.Contains(br.body, tc.fhirUser) || !strings.Contains(br.body, tc.launch) ||
+			!strings.Contains(br.body, "patient/Observation.rs") {
+			t.Errorf("%s consent page: %.2000s", tc.lang, br.body)
+		}
+		if strings.Contains(br.body, "user/Observation.rs") || strings.Contains(br.body, tc.offline) {
+			t.Errorf("%s consent page lists scopes the app may not have", tc.lang)
+		}
+	}
+}
