@@ -11,6 +11,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 
 	"github.com/tessera-health/tessera/internal/server"
 	"github.com/tessera-health/tessera/internal/store"
@@ -254,4 +255,29 @@ func TestBackChannelLogoutGivesUp(t *testing.T) {
 	if e.auditCount(t, u.ID, "logout.backchannel", "failed", "") != 1 {
 		t.Error("giving up is not audited")
 	}
+}
+
+// TestBackChannelLogoutNewPerson: when another person signs in on the same browser, the first
+// person's session ends, and the queue (the worker's pass) tells its RPs.
+func TestBackChannelLogoutNewPerson(t *testing.T) {
+	e := backchannelEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite})
+	rpEnd := newLogoutRP(t)
+	id, sec := e.client(store.ClientWeb, func(c *store.Client) { c.BackchannelLogoutURI = rpEnd.uri() })
+	e.user("pat@example.org", "correct horse battery")
+	e.user("sam@example.org", "correct horse battery")
+	r := e.rp(id, sec)
+	br := newBrowser(t)
+	_, pat := r.login(br, "pat@example.org", "correct horse battery")
+	_, sam := r.login(br, "sam@example.org", "correct horse battery", oauth2.SetAuthURLParam("prompt", "login"))
+	if sam.Subject == pat.Subject {
+		t.Fatal("the second sign-in is the same person")
+	}
+	if n, err := e.node.Provider.DeliverLogouts(e.ctx, time.Now()); n != 1 || err != nil {
+		t.Fatalf("worker pass attempted %d (%v), want 1", n, err)
+	}
+	got := rpEnd.received()
+	if len(got) != 1 {
+		t.Fatalf("the RP got %d logout tokens, want 1", len(got))
+	}
+	checkLogoutToken(t, r, got[0], pat)
 }
