@@ -141,6 +141,26 @@ func TestLogoutQueue(t *testing.T) {
 			if ds, _ := st.LogoutDeliveries(ctx, se.ID); len(ds) != 1 || ds[0].ClientID != cl.ID {
 				t.Errorf("a password reset queued %+v", ds)
 			}
+
+			// Pruning keeps what is recent and removes finished deliveries once they are old.
+			if err := st.PruneLogouts(ctx, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if ds, _ := st.LogoutDeliveries(ctx, sessions[0]); len(ds) != 2 {
+				t.Errorf("pruning removed recent deliveries: %d left", len(ds))
+			}
+			st.SetClock(func() time.Time { return time.Now().Add(48 * time.Hour) })
+			if err := st.PruneLogouts(ctx, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			st.SetClock(time.Now)
+			ds, _ = st.LogoutDeliveries(ctx, sessions[0])
+			if len(ds) != 1 || ds[0].Result != "" {
+				t.Errorf("after pruning, want only the pending delivery: %+v", ds)
+			}
+			if scs, _ := st.SessionClients(ctx, sessions[0]); len(scs) != 0 {
+				t.Errorf("session clients of an expired session kept: %d", len(scs))
+			}
 		})
 	}
 }
