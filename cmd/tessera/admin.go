@@ -261,6 +261,8 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	c.fs.StringVar(&alg, "id-token-alg", "", "ID token signing algorithm: ES256 (default), RS256 or EdDSA")
 	c.fs.BoolVar(&thirdParty, "third-party", false, "an application outside the tenant: people are asked to allow it (consent) before it gets their data")
 	c.fs.StringVar(&minACR, "min-acr", "", "minimum acr for every sign-in to this client: "+strings.Join(authn.ACRValues, ", "))
+	var smart clientSMART // allowed scopes, back-channel logout (smart.go)
+	smart.register(c)
 	if err := c.parse(args, nil); err != nil {
 		return err
 	}
@@ -287,6 +289,10 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return usagef("redirect URI %v", err)
 		}
 	}
+	settings, err := smart.apply(c, typ)
+	if err != nil {
+		return err
+	}
 	st, t, err := c.openTenant(ctx, ref)
 	if err != nil {
 		return err
@@ -294,6 +300,7 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer st.Close()
 	cl := &store.Client{TenantID: t.ID, Name: strings.TrimSpace(name), Type: typ, FirstParty: !thirdParty,
 		RedirectURIs: store.StringList(redirects), PostLogoutRedirectURIs: store.StringList(postLogout), IDTokenAlg: alg, MinACR: minACR}
+	applySettings(cl, settings)
 	out := map[string]any{"client_id": nil, "client_secret": nil}
 	box, err := c.box(ctx, st) // also for a public client: no change that could not be audited
 	if err != nil {
@@ -307,7 +314,8 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := st.CreateClient(ctx, cl); err != nil {
 		return err
 	}
-	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "client.created", ClientID: cl.ID, Detail: "type=" + typ}); err != nil {
+	detail := strings.TrimSpace("type=" + typ + " " + settingsSummary(settings))
+	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "client.created", ClientID: cl.ID, Detail: detail}); err != nil {
 		return err
 	}
 	out["client_id"] = cl.ID
@@ -319,8 +327,9 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("user create", stderr)
-	var ref, email, name, phoneIn, role, practice string
+	var ref, email, name, phoneIn, role, practice, fhirUser string
 	var pwStdin bool
+	c.fs.StringVar(&fhirUser, "fhir-user", "", "the person's FHIR resource for the SMART fhirUser claim: Practitioner/123, Patient/456, RelatedPerson/7 or an https URL ending in one")
 	c.fs.StringVar(&ref, "tenant", "", "the tenant's id or name (required)")
 	c.fs.StringVar(&email, "email", "", "the person's email address, unique within the tenant (required)")
 	c.fs.StringVar(&name, "name", "", "full name")
@@ -340,6 +349,10 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	if !slices.Contains(store.Roles, role) {
 		return usagef("--role %q: use patient, provider, staff or admin", role)
+	}
+	fhirUser = strings.TrimSpace(fhirUser)
+	if err := oidcop.ValidFHIRUser(fhirUser); err != nil {
+		return usagef("--fhir-user %v", err)
 	}
 	if !pwStdin {
 		return usagef("--password-stdin is required: pass the password on standard input, never as an argument")
@@ -374,7 +387,7 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	u := &store.User{TenantID: t.ID, Email: email, Name: strings.TrimSpace(name), Role: role, Phone: num.E164,
-		PhoneLineType: string(num.LineType)}
+		PhoneLineType: string(num.LineType), FHIRUser: fhirUser}
 	u.GivenName, u.FamilyName = splitName(u.Name)
 	if practice != "" {
 		p, err := st.PracticeByRef(ctx, t.ID, practice)

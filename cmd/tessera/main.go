@@ -10,6 +10,8 @@
 //	tessera practice create --tenant ID --name NAME
 //	tessera client create --tenant ID --name NAME [--type web|public|service] [--redirect-uri URI]… [--post-logout-redirect-uri URI]…
 //	tessera user create --tenant ID --email EMAIL [--name NAME] [--phone NUMBER] [--role ROLE] [--practice ID] --password-stdin
+//	tessera client update --tenant ID --client CLIENT_ID [--scope S]… [--scopes "S …"] [--backchannel-logout-uri URI] …
+//	tessera user update --tenant ID --email EMAIL --fhir-user Practitioner/123
 //	tessera user import --tenant ID < users.jsonl
 //	tessera keys rotate [--alg ES256|RS256|EdDSA]
 //
@@ -60,9 +62,14 @@ Usage:
   tessera practice create --tenant ID --name NAME
   tessera client create --tenant ID --name NAME [--type web|public|service]
                         [--redirect-uri URI]... [--post-logout-redirect-uri URI]...
-                        [--id-token-alg ES256|RS256|EdDSA] [--min-acr ACR]
+                        [--id-token-alg ES256|RS256|EdDSA] [--min-acr ACR] [client SMART]
+  tessera client update --tenant ID --client CLIENT_ID [client SMART]
+                        [--redirect-uri URI]... [--post-logout-redirect-uri URI]...
+      client SMART: [--scope SCOPE]... [--scopes "openid fhirUser launch/patient patient/*.rs"]
+                    [--backchannel-logout-uri URI] [--backchannel-logout-session-required on|off]
   tessera user create --tenant ID --email EMAIL [--name "FULL NAME"] [--phone NUMBER]
-                      [--role patient|provider|staff|admin] [--practice ID] --password-stdin
+                      [--role patient|provider|staff|admin] [--practice ID] [--fhir-user Practitioner/123] --password-stdin
+  tessera user update --tenant ID --email EMAIL --fhir-user Practitioner/123
   tessera user import --tenant ID < users.jsonl   (JSON lines; see README)
   tessera user unlock --tenant ID --email EMAIL
   tessera keys rotate [--alg ES256|RS256|EdDSA]
@@ -116,8 +123,12 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return practiceCreate(ctx, rest, stdout, stderr)
 	case "client create":
 		return clientCreate(ctx, rest, stdout, stderr)
+	case "client update":
+		return clientUpdate(ctx, rest, stdout, stderr)
 	case "user create":
 		return userCreate(ctx, rest, stdin, stdout, stderr)
+	case "user update":
+		return userUpdate(ctx, rest, stdout, stderr)
 	case "user import":
 		return userImport(ctx, rest, stdin, stdout, stderr)
 	case "user unlock":

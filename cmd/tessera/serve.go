@@ -101,6 +101,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	go janitor(ctx, node)
+	go node.Provider.RunLogoutWorker(ctx, 5*time.Second) // back-channel logout retries
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	slog.Info("tessera is listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer)
@@ -141,6 +142,9 @@ func janitor(ctx context.Context, node *server.Server) {
 			}
 			if err := node.Store().PruneKnownBrowsers(ctx, web.KnownBrowserTTL+24*time.Hour); err != nil {
 				slog.Warn("janitor: prune known browsers", "err", err)
+			}
+			if err := node.Store().PruneLogouts(ctx, 30*24*time.Hour); err != nil {
+				slog.Warn("janitor: prune back-channel logouts", "err", err)
 			}
 		}
 	}

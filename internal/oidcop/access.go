@@ -49,7 +49,7 @@ func (c *accessClaims) user() bool { return c.Grant != "" }
 
 // GetPrivateClaimsFromRequest adds what the access token needs to be checked without a row:
 // its scopes, and for a person's token the session and the grant.
-func (s *Storage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+func (s *Storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
 	claims := map[string]any{"token_use": tokenUse, "scope": strings.Join(req.GetScopes(), " ")}
 	switch r := req.(type) {
 	case *AuthRequest:
@@ -60,6 +60,11 @@ func (s *Storage) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenReq
 			grant = r.row.FamilyID
 		}
 		claims["sid"], claims["grant_id"] = r.row.SessionID, grant
+	}
+	if _, service := req.(*serviceRequest); !service {
+		if err := s.smartAccessClaims(ctx, req.GetSubject(), req.GetScopes(), claims); err != nil { // smart.go
+			return nil, err
+		}
 	}
 	return claims, nil
 }

@@ -49,9 +49,9 @@ func (c *Client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
 
-// IsScopeAllowed admits only the standard OIDC scopes for now; resource scopes arrive with the
-// SMART work.
-func (c *Client) IsScopeAllowed(scope string) bool { return false }
+// IsScopeAllowed admits, besides the standard OIDC scopes the library always admits, the
+// scopes on the client's allowed list and the SMART resource scopes they cover (smart.go).
+func (c *Client) IsScopeAllowed(scope string) bool { return c.allowedScope(scope) }
 
 // ApplicationType maps public clients to the library's "native" type: it accepts their https
 // and loopback redirects, with the loopback port free (RFC 8252 §7.3), as browser and mobile apps

@@ -6,4 +6,9 @@
 // The login UI meets this package only through an auth request id: the library redirects the
 // browser to the login page with the id, and the login page calls Complete and redirects back to
 // the callback. This package never sees a password or a factor.
+//
+// It also speaks SMART App Launch (smart.go: per-client allowed scopes, fhirUser, the patient
+// launch context, /.well-known/smart-configuration) and sends OpenID Connect Back-Channel
+// Logout tokens when sessions end (backchannel.go: a durable queue in the store, any node
+// delivers, retried with backoff).
 package oidcop

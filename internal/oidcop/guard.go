@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -37,9 +38,10 @@ func (p *Provider) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery)
 	mux.HandleFunc("GET /keys", p.serveJWKS)
+	mux.HandleFunc("GET /.well-known/smart-configuration", p.serveSMARTConfiguration)
 	mux.Handle("/authorize", p.guardAuthorize(p.op))
 	mux.Handle("/authorize/callback", p.guardCallback(p.op))
-	mux.Handle("/oauth/token", p.guardToken(p.op))
+	mux.Handle("/oauth/token", p.guardToken(p.tokenContext(p.op)))
 	mux.Handle("/oauth/introspect", corsHandler(p.guardTokenParam(p.guardToken(p.introspectRefresh(http.HandlerFunc(p.serveIntrospect))))))
 	mux.Handle("/revoke", p.guardTokenParam(p.guardToken(p.revokeAccess(p.op))))
 	mux.Handle("/userinfo", corsHandler(http.HandlerFunc(p.serveUserinfo)))
@@ -300,13 +302,22 @@ func (p *Provider) introspectRefresh(next http.Handler) http.Handler {
 }
 
 // guardEndSession lets the library validate the logout request (id_token_hint, registered
-// post_logout_redirect_uri) and, when it succeeds, also ends the browser's own SSO session.
+// post_logout_redirect_uri) and, when it succeeds, also ends the browser's own SSO session and
+// tells the relying parties of the ended sessions (back-channel logout, backchannel.go).
 func (p *Provider) guardEndSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ended := &endedSessions{}
+		r = r.WithContext(context.WithValue(r.Context(), endedSessionsKey{}, ended))
 		rec := &recorder{header: http.Header{}}
 		next.ServeHTTP(rec, r)
 		if rec.status == http.StatusFound && p.opts.OnLogout != nil {
+			if p.opts.BrowserSession != nil {
+				ended.add(p.opts.BrowserSession(r))
+			}
 			p.opts.OnLogout(w, r)
+		}
+		if err := p.SessionsEnded(r.Context(), ended.ids); err != nil {
+			slog.ErrorContext(r.Context(), "logout: queue back-channel logout", "err", err)
 		}
 		if rec.status >= 400 {
 			p.opts.ErrorPage(w, r, http.StatusBadRequest, "error.logout")

@@ -42,6 +42,11 @@ type Options struct {
 	ErrorPage      func(w http.ResponseWriter, r *http.Request, status int, messageID string) // messageID: an i18n catalog id
 	OnLogout       func(w http.ResponseWriter, r *http.Request)                               // clears the browser's SSO session
 	BrowserSession func(r *http.Request) string                                               // the id of this browser's SSO session, or ""
+	// Back-channel logout (backchannel.go): the HTTP client that posts logout tokens (nil: one
+	// with a 5-second timeout), and how long a request that ended sessions waits for their
+	// first delivery attempt before it answers (0: 2 seconds).
+	LogoutClient *http.Client
+	LogoutWait   time.Duration
 }
 
 // Provider is the OpenID Provider: the protocol library over our storage, behind our guards.
@@ -52,6 +57,9 @@ type Provider struct {
 	discovery []byte
 	discETag  string
 	keys      *keys.Manager
+	smartConf []byte // smart.go
+	smartETag string
+	logouts   logoutSender // backchannel.go
 }
 
 // New builds the provider.
@@ -82,6 +90,10 @@ func New(st *store.Store, km *keys.Manager, opts Options) (*Provider, error) {
 	if err := pr.buildDiscovery(); err != nil {
 		return nil, err
 	}
+	if err := pr.buildSMARTConfiguration(); err != nil {
+		return nil, err
+	}
+	pr.logouts = newLogoutSender(opts)
 	return pr, nil
 }
 
@@ -121,7 +133,7 @@ func (p *Provider) buildDiscovery() error {
 		RevocationEndpoint:                        iss + "/revoke",
 		EndSessionEndpoint:                        iss + "/end_session",
 		JwksURI:                                   iss + "/keys",
-		ScopesSupported:                           []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess},
+		ScopesSupported:                           append([]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess}, smartScopes...),
 		ResponseTypesSupported:                    []string{string(oidc.ResponseTypeCode)},
 		ResponseModesSupported:                    []string{"query"},
 		GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
@@ -133,7 +145,7 @@ func (p *Provider) buildDiscovery() error {
 		RevocationEndpointAuthMethodsSupported:    []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
 			"at_hash", "c_hash", "name", "given_name", "family_name", "locale", "updated_at", "email", "email_verified",
-			"phone_number", "phone_number_verified"},
+			"phone_number", "phone_number_verified", "fhirUser"},
 		CodeChallengeMethodsSupported: []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256},
 		UILocalesSupported:            p.opts.UILocales,
 		RequestParameterSupported:     false,
@@ -149,7 +161,9 @@ func (p *Provider) buildDiscovery() error {
 		return err
 	}
 	m["authorization_response_iss_parameter_supported"] = true
-	m["claims_parameter_supported"] = true // acr requests are honoured; other requested claims follow the scopes
+	m["claims_parameter_supported"] = true   // acr requests are honoured; other requested claims follow the scopes
+	m["backchannel_logout_supported"] = true // backchannel.go
+	m["backchannel_logout_session_supported"] = true
 	if b, err = json.Marshal(m); err != nil {
 		return err
 	}

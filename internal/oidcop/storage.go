@@ -110,7 +110,7 @@ func (s *Storage) ClientCredentialsTokenRequest(ctx context.Context, id string, 
 	if c.row.Type != store.ClientService {
 		return nil, oidc.ErrUnauthorizedClient().WithDescription("this client may not use client_credentials")
 	}
-	return &serviceRequest{clientID: id, tenantID: c.row.TenantID, scopes: scopes}, nil
+	return &serviceRequest{clientID: id, tenantID: c.row.TenantID, scopes: c.grantableScopes(scopes)}, nil
 }
 
 // ---- authorization requests and codes ----
@@ -122,7 +122,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, hi
 		return nil, err
 	}
 	p := Params{
-		Scopes: r.Scopes, ResponseType: string(r.ResponseType), ResponseMode: string(r.ResponseMode),
+		Scopes: c.grantableScopes(r.Scopes), ResponseType: string(r.ResponseType), ResponseMode: string(r.ResponseMode),
 		RedirectURI: r.RedirectURI, State: r.State, Nonce: r.Nonce,
 		CodeChallenge: r.CodeChallenge, CodeChallengeMethod: string(r.CodeChallengeMethod),
 		Prompt: r.Prompt, MaxAge: r.MaxAge, ACRValues: r.ACRValues, LoginHint: r.LoginHint,
@@ -164,7 +164,10 @@ func (s *Storage) AuthRequest(ctx context.Context, id string) (*AuthRequest, err
 
 // SaveAuthCode stores the keyed hash of the code the library built for the request.
 func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	return s.st.SaveAuthCode(ctx, id, s.codes.Sum(code), s.opts.CodeTTL)
+	if err := s.st.SaveAuthCode(ctx, id, s.codes.Sum(code), s.opts.CodeTTL); err != nil {
+		return err
+	}
+	return s.st.NoteSessionClient(ctx, id) // the RPs to tell when the session ends (backchannel.go)
 }
 
 // AuthRequestByCode redeems a code, once. The client was authenticated before this point (see
@@ -288,6 +291,7 @@ func (s *Storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 				if err := s.st.RevokeSession(ctx, sid); err != nil {
 					return "", err
 				}
+				noteEnded(ctx, sid) // back-channel logout (backchannel.go)
 				s.audit(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "session.logout", Result: "ok",
 					ActorID: se.UserID, SubjectID: se.UserID, ClientID: req.ClientID})
 			}
@@ -391,6 +395,10 @@ func (s *Storage) fillUserinfo(ctx context.Context, info *oidc.UserInfo, userID 
 		case oidc.ScopePhone:
 			if u.Phone != "" {
 				info.PhoneNumber, info.PhoneNumberVerified = u.Phone, oidc.Bool(u.PhoneVerified)
+			}
+		case ScopeFHIRUser: // SMART App Launch (smart.go)
+			if u.FHIRUser != "" {
+				info.AppendClaims("fhirUser", u.FHIRUser)
 			}
 		}
 	}

@@ -72,6 +72,10 @@ type Options struct {
 	Password            password.Params
 	MaxConcurrentHashes int
 	MinPasswordLength   int
+
+	// LogoutWait bounds how long a logout waits for the first back-channel logout attempt to
+	// the relying parties (0: 2 seconds); the worker retries the rest.
+	LogoutWait time.Duration
 }
 
 // CodeOptions configure the one-time-code channels; zero fields take otp's defaults.
@@ -193,6 +197,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 		ErrorPage:      func(w http.ResponseWriter, r *http.Request, status int, msg string) { s.Pages.Error(w, r, status, msg) },
 		OnLogout:       s.Login.Logout,
 		BrowserSession: s.Login.BrowserSession,
+		LogoutWait:     opts.LogoutWait,
 	})
 	if err != nil {
 		return nil, err
@@ -247,7 +252,7 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 
 func (s *Server) routes() {
 	protocol := s.Provider.Handler()
-	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize", "/authorize/callback",
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/smart-configuration", "/keys", "/authorize", "/authorize/callback",
 		"/oauth/token", "/oauth/introspect", "/revoke", "/userinfo", "/end_session"} {
 		s.mux.Handle(p, protocol)
 	}

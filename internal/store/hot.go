@@ -13,13 +13,13 @@ import (
 // column added to the model and forgotten here fails the suite.
 
 const userColumns = "id, tenant_id, practice_id, email, email_lower, email_verified, name, given_name, family_name, " +
-	"phone, phone_verified, phone_line_type, role, password_hash, locale, disabled, mfa_failures, locked_at, last_other_mfa_at, " +
+	"phone, phone_verified, phone_line_type, role, password_hash, locale, disabled, mfa_failures, locked_at, last_other_mfa_at, fhir_user, " +
 	"created_at, updated_at"
 
 func userFields(u *User) []any {
 	return []any{&u.ID, &u.TenantID, &u.PracticeID, &u.Email, &u.EmailLower, &u.EmailVerified, &u.Name, &u.GivenName,
 		&u.FamilyName, &u.Phone, &u.PhoneVerified, &u.PhoneLineType, &u.Role, &u.PasswordHash, &u.Locale, &u.Disabled,
-		&u.MFAFailures, &u.LockedAt, &u.LastOtherMFAAt, &u.CreatedAt, &u.UpdatedAt}
+		&u.MFAFailures, &u.LockedAt, &u.LastOtherMFAAt, &u.FHIRUser, &u.CreatedAt, &u.UpdatedAt}
 }
 
 var qUserByID = query{sql: "SELECT " + userColumns + " FROM users WHERE id = ?"}

@@ -150,8 +150,11 @@ type User struct {
 	LockedAt      *int64 // set by the seventh wrong code; only an administrator clears it
 	// LastOtherMFAAt is when the person last passed a second factor other than a passkey.
 	LastOtherMFAAt *int64 `gorm:"column:last_other_mfa_at"`
-	CreatedAt      int64  `gorm:"autoCreateTime:false"`
-	UpdatedAt      int64  `gorm:"autoUpdateTime:false"`
+	// FHIRUser is the person's FHIR resource (Practitioner/123, Patient/456, RelatedPerson/7 or
+	// an absolute URL of one), the SMART fhirUser claim; "" when not set.
+	FHIRUser  string `gorm:"column:fhir_user"`
+	CreatedAt int64  `gorm:"autoCreateTime:false"`
+	UpdatedAt int64  `gorm:"autoUpdateTime:false"`
 }
 
 // Client is a relying party registered with a tenant.
@@ -166,9 +169,15 @@ type Client struct {
 	IDTokenAlg             string     `gorm:"column:id_token_alg"`
 	FirstParty             bool
 	MinACR                 string `gorm:"column:min_acr"`
-	Disabled               bool
-	CreatedAt              int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt              int64 `gorm:"autoUpdateTime:false"`
+	// AllowedScopes lists the scopes the client may be granted (space separated; SMART
+	// resource scopes cover narrower ones). "" allows the standard OpenID scopes only.
+	AllowedScopes string `gorm:"column:allowed_scopes"`
+	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout tokens; "" for none.
+	BackchannelLogoutURI             string `gorm:"column:backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired bool   `gorm:"column:backchannel_logout_session_required"`
+	Disabled                         bool
+	CreatedAt                        int64 `gorm:"autoCreateTime:false"`
+	UpdatedAt                        int64 `gorm:"autoUpdateTime:false"`
 }
 
 // SigningKey is one token-signing key pair; the private half is sealed with the server's secret

@@ -55,6 +55,9 @@ func (s *Store) ResetPassword(ctx context.Context, resetID, userID, hash string)
 		if err := s.revokeIDs(tx, RevokedSession, sessions, now, 0); err != nil {
 			return err
 		}
+		if err := s.queueLogouts(tx, sessions, now); err != nil { // back-channel logout (logout.go)
+			return err
+		}
 		var families []string
 		if err := tx.Model(&RefreshToken{}).Where("user_id = ?", userID).Distinct().Pluck("family_id", &families).Error; err != nil {
 			return err

@@ -62,7 +62,8 @@ func (s *Store) SessionPassedMFA(ctx context.Context, id string) error {
 	return s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", id).Update("mfa_at", s.unix()).Error
 }
 
-// RevokeSession ends one SSO session and every token issued under it.
+// RevokeSession ends one SSO session and every token issued under it, and queues a logout token
+// for every relying party of the session that asked for back-channel logout.
 func (s *Store) RevokeSession(ctx context.Context, id string) error {
 	now := s.unix()
 	return s.tx(ctx, func(tx *gorm.DB) error {
@@ -70,6 +71,9 @@ func (s *Store) RevokeSession(ctx context.Context, id string) error {
 			return err
 		}
 		if err := s.revokeIDs(tx, RevokedSession, []string{id}, now, 0); err != nil {
+			return err
+		}
+		if err := s.queueLogouts(tx, []string{id}, now); err != nil { // back-channel logout (logout.go)
 			return err
 		}
 		var families []string

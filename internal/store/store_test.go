@@ -81,7 +81,7 @@ func TestHotReadsMatchGorm(t *testing.T) {
 			full := &store.User{TenantID: tn.ID, PracticeID: &practice, Email: "Full@example.org", EmailVerified: true,
 				Name: "Pat Smith", GivenName: "Pat", FamilyName: "Smith", Phone: "+12025550123", PhoneVerified: true,
 				PhoneLineType: "mobile", Role: store.RoleProvider, PasswordHash: "$argon2id$x", Locale: "es",
-				Disabled: true, MFAFailures: 3, LockedAt: &locked, LastOtherMFAAt: &locked}
+				Disabled: true, MFAFailures: 3, LockedAt: &locked, LastOtherMFAAt: &locked, FHIRUser: "Practitioner/123"}
 			// Every field set, so a column added to the model and missed in hot.go shows here.
 			fv := reflect.ValueOf(full).Elem()
 			for i := range fv.NumField() {

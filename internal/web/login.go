@@ -392,7 +392,8 @@ func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
 // scopeWords returns the catalog ids that say in plain words what each scope gives the
 // application (an unknown scope shows as its own name).
 func scopeWords(scopes []string) []string {
-	known := []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess}
+	known := []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess,
+		oidcop.ScopeFHIRUser, oidcop.ScopeLaunchPatient}
 	var out []string
 	for _, s := range scopes {
 		if slices.Contains(known, s) {
