@@ -271,7 +271,7 @@ func (l *Login) accountPasskeyBegin(w http.ResponseWriter, r *http.Request, ac *
 			Data: map[string]any{"Max": passkey.MaxNameLength}}, "passkey")
 		return
 	}
-	opts, state, err := l.Passkeys.BeginRegistration(r.Context(), ac.user)
+	opts, state, err := l.Passkeys.BeginRegistration(r.Context(), ac.user, attestationWanted(ac))
 	if err == nil {
 		err = l.beginCeremony(w, r, &store.WebAuthnCeremony{Purpose: "register", UserID: ac.user.ID, Name: name}, state)
 	}
@@ -303,7 +303,19 @@ func (l *Login) accountPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		l.renderSecurity(w, r, ac, http.StatusBadRequest, nil, &i18n.Msg{ID: "passkey.no_browser"}, "passkey")
 		return
 	}
-	pk, err := l.Passkeys.FinishRegistration(ctx, ac.user, []byte(c.Data), response, c.Name)
+	pk, err := l.Passkeys.FinishRegistration(ctx, ac.user, []byte(c.Data), response, c.Name, attestationWanted(ac))
+	if errors.Is(err, passkey.ErrNotAttested) || errors.Is(err, passkey.ErrModel) {
+		// The tenant's rule for this role: said plainly, audited with what the device claimed.
+		ev := l.accountEvent(ac, "passkey.registered", "refused by the tenant's attestation policy: "+attestationWords(pk))
+		ev.Result = "refused"
+		l.audit.Record(ctx, ev)
+		msg := &i18n.Msg{ID: "passkey.not_attested"}
+		if errors.Is(err, passkey.ErrModel) {
+			msg = &i18n.Msg{ID: "passkey.model_not_allowed"}
+		}
+		l.renderSecurity(w, r, ac, http.StatusBadRequest, nil, msg, "passkey")
+		return
+	}
 	if err != nil {
 		ev := l.accountEvent(ac, "passkey.registered", "")
 		ev.Result = "failed"
@@ -321,9 +333,15 @@ func (l *Login) accountPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 
 func attestationWords(pk *store.Passkey) string {
 	if pk.Hardware {
-		return "attested hardware " + pk.AAGUID
+		return "attested hardware " + pk.AttestationType + " aaguid " + pk.AAGUID
 	}
-	return "attestation " + pk.AttestationType
+	return "attestation " + pk.AttestationType + " aaguid " + pk.AAGUID
+}
+
+// attestationWanted is what the tenant demands of a new passkey of this person (by role).
+func attestationWanted(ac *accountContext) passkey.Attestation {
+	required, aaguids := ac.tenant.PasskeyAttestation(ac.user.Role)
+	return passkey.Attestation{Required: required, AAGUIDs: aaguids}
 }
 
 // passedOtherMFA records a second factor other than a passkey (the passkey window restarts).
