@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/cdproto/network"
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
