@@ -287,8 +287,9 @@ func (l *Login) accountSecurity(w http.ResponseWriter, r *http.Request) {
 
 // factorRow is one line of the factor list.
 type factorRow struct {
-	ID, Kind, To, LastUsed, Added string
-	IsDefault                     bool
+	ID, Kind, LastUsed, Added string
+	To                        any // a passkey's name, or a masked number or address (*Masked)
+	IsDefault                 bool
 }
 
 const dateLayout = "2006-01-02"
