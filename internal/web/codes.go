@@ -366,4 +366,3 @@ func (l *Login) phoneProblem(w http.ResponseWriter, r *http.Request, lc *loginCo
 	}
 	l.renderEnroll(w, r, lc, e, step.CanDefer, http.StatusBadRequest, &i18n.Msg{ID: pe.ID})
 }
-
