@@ -44,6 +44,8 @@ type tenantPolicy struct {
 	rememberDays, rememberNetwork, rememberMFA, patientsOff string
 	passkeyDays                                             string
 	helpContact                                             string
+	passkeyAttestation                                      string
+	passkeyAAGUIDs                                          multi
 }
 
 // maxRememberDays bounds --remember-device-days (a year; the seeds ask for 7).
@@ -58,6 +60,8 @@ func (p *tenantPolicy) register(c *command) {
 	c.fs.StringVar(&p.rememberNetwork, "remember-device-network", "", "how closely a remembered device is tied to its address: exact, prefix (IPv4 /24, IPv6 /56) or off (default exact)")
 	c.fs.StringVar(&p.rememberMFA, "remember-device-mfa", "", "on: a sign-in on a remembered device counts as multi-factor (amr rmd); off: the code is asked anyway (default on)")
 	c.fs.StringVar(&p.passkeyDays, "passkey-mfa-days", "", "days passkey-only sign-ins count as multi-factor after the last code or app check (0 to 365; default 90)")
+	c.fs.StringVar(&p.passkeyAttestation, "provider-passkey-attestation", "", "required: a provider's or administrator's new passkey must carry a verified attestation statement (self attestation and none are refused); none: no attestation asked (default none)")
+	c.fs.Var(&p.passkeyAAGUIDs, "provider-passkey-aaguid", "an authenticator model (AAGUID, a UUID) allowed for providers' and administrators' passkeys when attestation is required (repeatable; replaces the list; \"\" clears it, allowing any model whose attestation verifies)")
 	c.fs.StringVar(&p.patientsOff, "patients-may-disable-mfa", "", "on lets patients turn two-step sign-in off with their password while --mfa is optional (default off)")
 	c.fs.StringVar(&p.helpContact, "help-contact", "", fmt.Sprintf("where a person who is stuck gets help, one line of plain text of at most %d characters, e.g. \"Call Riverside Health at 555-0100, Monday to Friday 8–6\" (\"\" for the generic \"contact your practice\")", store.MaxHelpContact))
 }
@@ -110,6 +114,34 @@ func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
 			return usagef("--passkey-mfa-days %q: use a whole number of days from 0 to 365", p.passkeyDays)
 		}
 		t.PasskeyMFADays = &d
+	}
+	if c.set("provider-passkey-attestation") {
+		if p.passkeyAttestation != store.AttestationRequired && p.passkeyAttestation != store.AttestationNone {
+			return usagef("--provider-passkey-attestation %q: use required or none", p.passkeyAttestation)
+		}
+		t.ProviderPasskeyAttestation = p.passkeyAttestation
+		if p.passkeyAttestation == store.AttestationNone && !c.set("provider-passkey-aaguid") {
+			t.ProviderPasskeyAAGUIDs = "" // a model list means nothing without attestation
+		}
+	}
+	if c.set("provider-passkey-aaguid") {
+		var list []string
+		for _, a := range p.passkeyAAGUIDs {
+			if strings.TrimSpace(a) == "" {
+				continue
+			}
+			n, err := store.NormalizeAAGUID(a)
+			if err != nil {
+				return usagef("--provider-passkey-aaguid %q: use an authenticator's AAGUID, a UUID such as cb69481e-8ff7-4039-93ec-0a2729a154a8", a)
+			}
+			if !slices.Contains(list, n) {
+				list = append(list, n)
+			}
+		}
+		t.ProviderPasskeyAAGUIDs = strings.Join(list, " ")
+	}
+	if t.ProviderPasskeyAAGUIDs != "" && t.ProviderPasskeyAttestation != store.AttestationRequired {
+		return usagef("--provider-passkey-aaguid needs --provider-passkey-attestation required: without a verified attestation an AAGUID is only the authenticator's own claim")
 	}
 	if c.set("remember-device-network") {
 		if !slices.Contains(store.NetworkModes, p.rememberNetwork) {

@@ -14,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"golang.org/x/oauth2"
 
-	"github.com/tessera-health/tessera/internal/server"
 	"github.com/tessera-health/tessera/internal/store"
 	"github.com/tessera-health/tessera/internal/store/storetest"
 )
@@ -81,8 +80,11 @@ func axeCheck(t *testing.T, ctx context.Context, src, page, lang string, checked
 // TestAxeEveryPage walks every page a person meets — sign-in and its error summary, forgot
 // password, enrollment and its phone error, the code page and its error, backup codes, consent,
 // the locked page with the practice's help contact, registration and its errors, the account
-// page, password reset and its error, signed out and the error page — at 320 px in English and
-// in Spanish, and fails on any WCAG A/AA violation.
+// page, password reset and its error, signed out and the error page, every passkey page and
+// state (the account's passkey section and its error, creating one, the passkey challenge and
+// its error, "Confirm it's you" by call and by passkey), the call's code page with "press 1" and
+// the press-1 waiting page — at 320 px in English and in Spanish, and fails on any WCAG A/AA
+// violation.
 func TestAxeEveryPage(t *testing.T) {
 	src := axeSource(t)
 	for _, lang := range []string{"en", "es"} {
@@ -96,7 +98,9 @@ func TestAxeEveryPage(t *testing.T) {
 
 func axeWalk(t *testing.T, src, lang string, checked *int) {
 	ctx := newChrome(t, 320, 800)
-	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, func(o *server.Options) { o.Dev = true })
+	phones := &outboxForward{}
+	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, axeOptions(phones))
+	phones.to = e.node.Outbox
 	e.requiredMFA()
 	e.tenant.SelfRegistration = true
 	e.tenant.HelpContact = "Call Riverside Health at 555-0100, Monday to Friday 8–6"
@@ -238,6 +242,8 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 
 	nav("account page", e.issuer+"/account/security", "h1")
 	check("account security")
+
+	axePasskeysAndCalls(t, ctx, e, func() string { u, _ := r.authURL(ui); return u }, lang, check)
 }
 
 // setValue fills a field as if typed (chromedp.SetValue fails on inputs with this Chromium).

@@ -261,7 +261,7 @@ func (e *twilioEnv) startPressOne(t *testing.T, br *browser, start string) strin
 		t.Fatalf("the voice code page must offer a press-1 call: %d %.600s", br.status, br.body)
 	}
 	br.post(e.issuer+"/mfa/call-confirm", br.formFields())
-	if br.status != 200 || !strings.Contains(br.body, "We are calling •••• 0958. Answer and press 1.") ||
+	if br.status != 200 || !strings.Contains(seenText(br.body), "We are calling •••• 0958. Answer and press 1.") ||
 		!strings.Contains(br.body, `role="status"`) || !strings.Contains(br.body, `action="/mfa/call-check"`) {
 		t.Fatalf("expected the waiting page: %d %.600s", br.status, br.body)
 	}

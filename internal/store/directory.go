@@ -44,6 +44,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *Tenant) error {
 		m := DefaultRememberDeviceMFA
 		t.RememberDeviceMFA = &m
 	}
+	if t.ProviderPasskeyAttestation == "" {
+		t.ProviderPasskeyAttestation = AttestationNone
+	}
 	if err := validTenantPolicy(t); err != nil {
 		return err
 	}
@@ -65,6 +68,18 @@ func validTenantPolicy(t *Tenant) error {
 	}
 	if err := ValidHelpContact(t.HelpContact); err != nil {
 		return err
+	}
+	if t.ProviderPasskeyAttestation != "" && t.ProviderPasskeyAttestation != AttestationNone && t.ProviderPasskeyAttestation != AttestationRequired {
+		return fmt.Errorf("store: unknown passkey attestation policy %q", t.ProviderPasskeyAttestation)
+	}
+	for _, a := range strings.Fields(t.ProviderPasskeyAAGUIDs) {
+		if n, err := NormalizeAAGUID(a); err != nil || n != a {
+			return fmt.Errorf("store: %q is not a lower-case AAGUID", a)
+		}
+	}
+	if t.ProviderPasskeyAAGUIDs != "" && t.ProviderPasskeyAttestation != AttestationRequired {
+		// Without a verified attestation an AAGUID is only the authenticator's own claim.
+		return errors.New("store: allowed authenticator models (AAGUIDs) need passkey attestation required")
 	}
 	return nil
 }
@@ -97,6 +112,10 @@ func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
 		"mfa_mode": t.MFAMode, "enforce_from": t.EnforceFrom, "updated_at": t.UpdatedAt,
 		"phone_region": t.PhoneRegion, "self_registration": t.SelfRegistration,
 		"patients_may_disable_mfa": t.PatientsMayDisableMFA, "help_contact": t.HelpContact,
+		"provider_passkey_aaguids": t.ProviderPasskeyAAGUIDs,
+	}
+	if t.ProviderPasskeyAttestation != "" {
+		fields["provider_passkey_attestation"] = t.ProviderPasskeyAttestation
 	}
 	if t.RememberDeviceDays != nil {
 		fields["remember_device_days"] = *t.RememberDeviceDays
@@ -272,9 +291,16 @@ func (s *Store) CountSigningKeys(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+func (t *Tenant) passkeyAttestationOrNone() string {
+	if t.ProviderPasskeyAttestation == "" {
+		return AttestationNone
+	}
+	return t.ProviderPasskeyAttestation
+}
+
 // PolicySummary is the tenant's policy in one audit-friendly line.
 func (t *Tenant) PolicySummary() string {
-	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t remember_device_days=%d remember_device_network=%s remember_device_mfa=%t patients_may_disable_mfa=%t passkey_mfa_days=%d help_contact=%q",
+	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t remember_device_days=%d remember_device_network=%s remember_device_mfa=%t patients_may_disable_mfa=%t passkey_mfa_days=%d help_contact=%q provider_passkey_attestation=%s provider_passkey_aaguids=%q",
 		t.MFAMode, t.PhoneRegion, t.SelfRegistration, t.RememberDays(), t.RememberNetwork(), t.RememberedDeviceIsMFA(), t.PatientsMayDisableMFA,
-		t.PasskeyWindowDays(), t.HelpContact)
+		t.PasskeyWindowDays(), t.HelpContact, t.passkeyAttestationOrNone(), t.ProviderPasskeyAAGUIDs)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"fmt"
 	"strings"
 )
 
@@ -63,8 +64,42 @@ type Tenant struct {
 	// your code?" and on the dead ends of registration and password reset. "" shows the
 	// generic "contact your practice".
 	HelpContact string `gorm:"column:help_contact"`
-	CreatedAt   int64  `gorm:"autoCreateTime:false"`
-	UpdatedAt   int64  `gorm:"autoUpdateTime:false"`
+	// ProviderPasskeyAttestation is AttestationRequired or AttestationNone ("" means none): with
+	// required, a provider's or administrator's new passkey must carry a verified attestation
+	// statement (not none, not self attestation); read it with PasskeyAttestation.
+	ProviderPasskeyAttestation string `gorm:"column:provider_passkey_attestation"`
+	// ProviderPasskeyAAGUIDs are the authenticator models (AAGUIDs, lower-case UUIDs separated by
+	// spaces) allowed for those passkeys when attestation is required; "" allows any model whose
+	// attestation verifies.
+	ProviderPasskeyAAGUIDs string `gorm:"column:provider_passkey_aaguids"`
+	CreatedAt              int64  `gorm:"autoCreateTime:false"`
+	UpdatedAt              int64  `gorm:"autoUpdateTime:false"`
+}
+
+// Passkey attestation policies of a tenant (ProviderPasskeyAttestation).
+const (
+	AttestationNone     = "none"
+	AttestationRequired = "required"
+)
+
+// PasskeyAttestation is what a tenant demands of a new passkey of a person with role: whether a
+// verified attestation is required and, if so, the authenticator models (AAGUIDs) allowed (nil:
+// any). Only providers and administrators are asked; everyone else registers without attestation.
+func (t *Tenant) PasskeyAttestation(role string) (required bool, aaguids []string) {
+	if (role != RoleProvider && role != RoleAdmin) || t.ProviderPasskeyAttestation != AttestationRequired {
+		return false, nil
+	}
+	return true, strings.Fields(t.ProviderPasskeyAAGUIDs)
+}
+
+// NormalizeAAGUID reads an AAGUID written as a UUID (with or without hyphens, any case) and
+// returns it in the canonical lower-case 8-4-4-4-12 form, or an error.
+func NormalizeAAGUID(s string) (string, error) {
+	h := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), "-", ""))
+	if len(h) != 32 || strings.Trim(h, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("store: %q is not an AAGUID (a UUID such as cb69481e-8ff7-4039-93ec-0a2729a154a8)", s)
+	}
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
 }
 
 // MaxHelpContact bounds a tenant's help contact (in characters): a sentence, not a page.

@@ -205,8 +205,7 @@ func (l *Login) loadAccount(r *http.Request, se *store.Session) (*accountContext
 		return nil, gateFailure
 	}
 	for _, f := range ac.factors {
-		// A passkey is no answer on "Confirm it's you" yet: that page asks for codes.
-		if l.wired(f.Kind) && ac.role().Allows(f.Kind) && f.Kind != policy.Passkey {
+		if l.wired(f.Kind) && ac.role().Allows(f.Kind) {
 			ac.usable = append(ac.usable, f)
 		}
 	}
@@ -288,8 +287,9 @@ func (l *Login) accountSecurity(w http.ResponseWriter, r *http.Request) {
 
 // factorRow is one line of the factor list.
 type factorRow struct {
-	ID, Kind, To, LastUsed, Added string
-	IsDefault                     bool
+	ID, Kind, LastUsed, Added string
+	To                        any // a passkey's name, or a masked number or address (*Masked)
+	IsDefault                 bool
 }
 
 const dateLayout = "2006-01-02"
@@ -443,6 +443,11 @@ func (l *Login) renderConfirm(w http.ResponseWriter, r *http.Request, ac *accoun
 			data["To"], data["Minutes"] = maskDestination(factorDestination(ac.user, f)), int(ch.TTL()/time.Minute)
 		}
 	}
+	if method == policy.Passkey {
+		if p := l.confirmPasskeyOptions(w, r, ac, data); p != nil && problem == nil {
+			problem = p
+		}
+	}
 	if method != "password" {
 		var others []string
 		for _, f := range ac.usable {
@@ -461,8 +466,11 @@ func (l *Login) renderConfirm(w http.ResponseWriter, r *http.Request, ac *accoun
 	}
 	if problem != nil {
 		field := "code"
-		if method == "password" {
+		switch method {
+		case "password":
 			field = "password"
+		case policy.Passkey:
+			field = "" // no field: the page has only the button
 		}
 		data["Error"], data["ErrorField"] = problem, codeField(problem, field)
 	}
@@ -513,6 +521,10 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if method == policy.Passkey {
+		l.confirmWithPasskey(w, r, ac, then)
+		return
+	}
 	code := r.PostForm.Get("code")
 	var err error
 	switch {
@@ -529,35 +541,13 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 		return
 	}
-	event := l.accountEvent(ac, "account.confirm", method)
 	if err == nil {
-		if err := l.st.MFASuccess(ctx, ac.user.ID); err != nil {
-			slog.WarnContext(ctx, "account: reset count", "err", err)
-		}
-		if err := l.st.SessionPassedMFA(ctx, ac.se.ID); err != nil {
-			slog.ErrorContext(ctx, "account: record confirmation", "err", err)
-			l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-			return
-		}
-		now := l.now().Unix()
-		ac.se.MFAAt = &now
-		if method != "password" {
-			l.passedOtherMFA(r, ac.user.ID, nil)
-		}
-		l.audit.Record(ctx, event)
-		l.runAccountAction(w, r, ac, then)
+		l.confirmed(w, r, ac, then, method)
 		return
 	}
 	if !errors.Is(err, factor.ErrWrong) && !errors.Is(err, factor.ErrReplayed) {
 		slog.ErrorContext(ctx, "account: confirm", "method", method, "err", err)
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-		return
-	}
-	// A wrong answer counts against the same seven as the sign-in's.
-	res := l.countWrong(r, ac.user, ac.tenant, nil, event)
-	failures := res.Failures
-	if res.Locked {
-		l.pages.Locked(w, r, ac.tenant, nil, ac.user.Locale)
 		return
 	}
 	msg := &i18n.Msg{ID: "mfa.wrong"}
@@ -567,9 +557,42 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 	case method == policy.BackupCode:
 		msg = &i18n.Msg{ID: "backup.wrong"}
 	}
+	l.confirmWrong(w, r, ac, then, method, msg)
+}
+
+// confirmed records a passed "Confirm it's you" (the session's fresh second factor) and makes
+// the change.
+func (l *Login) confirmed(w http.ResponseWriter, r *http.Request, ac *accountContext, then, method string) {
+	ctx := r.Context()
+	if err := l.st.MFASuccess(ctx, ac.user.ID); err != nil {
+		slog.WarnContext(ctx, "account: reset count", "err", err)
+	}
+	if err := l.st.SessionPassedMFA(ctx, ac.se.ID); err != nil {
+		slog.ErrorContext(ctx, "account: record confirmation", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	now := l.now().Unix()
+	ac.se.MFAAt = &now
+	if method != "password" && method != policy.Passkey {
+		l.passedOtherMFA(r, ac.user.ID, nil)
+	}
+	l.audit.Record(ctx, l.accountEvent(ac, "account.confirm", method))
+	l.runAccountAction(w, r, ac, then)
+}
+
+// confirmWrong answers a wrong answer on "Confirm it's you": counted against the same seven as
+// the sign-in's, the lock page on the last, else the page again with msg (and the tries left,
+// unless msg is about a code used twice).
+func (l *Login) confirmWrong(w http.ResponseWriter, r *http.Request, ac *accountContext, then, method string, msg *i18n.Msg) {
+	res := l.countWrong(r, ac.user, ac.tenant, nil, l.accountEvent(ac, "account.confirm", method))
+	if res.Locked {
+		l.pages.Locked(w, r, ac.tenant, nil, ac.user.Locale)
+		return
+	}
 	if msg.ID != "mfa.replayed" {
 		loc := l.pages.Language(nil, r, nil, ac.user.Locale)
-		msg.Data = map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-failures)}
+		msg.Data = map[string]any{"Left": loc.N("attempts.left", policy.MaxFailedCodes-res.Failures)}
 	}
 	l.renderConfirm(w, r, ac, then, method, http.StatusUnauthorized, nil, msg)
 }

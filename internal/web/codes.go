@@ -366,15 +366,3 @@ func (l *Login) phoneProblem(w http.ResponseWriter, r *http.Request, lc *loginCo
 	}
 	l.renderEnroll(w, r, lc, e, step.CanDefer, http.StatusBadRequest, &i18n.Msg{ID: pe.ID})
 }
-
-// maskDestination shows enough of an address or number to recognise it: p•••@example.org,
-// •••• 0123.
-func maskDestination(d string) string {
-	if strings.Contains(d, "@") {
-		return maskEmail(d)
-	}
-	if len(d) > 4 {
-		return "•••• " + d[len(d)-4:]
-	}
-	return d
-}

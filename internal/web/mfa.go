@@ -245,6 +245,8 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 			data["Notice"] = problem
 		case problem.ID == "backup.wrong":
 			data["Error"], data["ErrorField"] = problem, "backup-code"
+		case data["Channel"] == policy.Passkey:
+			data["Error"] = problem // the passkey page has no field to point at
 		default:
 			data["Error"], data["ErrorField"] = problem, codeField(problem, "code")
 		}

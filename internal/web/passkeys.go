@@ -271,7 +271,7 @@ func (l *Login) accountPasskeyBegin(w http.ResponseWriter, r *http.Request, ac *
 			Data: map[string]any{"Max": passkey.MaxNameLength}}, "passkey")
 		return
 	}
-	opts, state, err := l.Passkeys.BeginRegistration(r.Context(), ac.user)
+	opts, state, err := l.Passkeys.BeginRegistration(r.Context(), ac.user, attestationWanted(ac))
 	if err == nil {
 		err = l.beginCeremony(w, r, &store.WebAuthnCeremony{Purpose: "register", UserID: ac.user.ID, Name: name}, state)
 	}
@@ -303,7 +303,19 @@ func (l *Login) accountPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		l.renderSecurity(w, r, ac, http.StatusBadRequest, nil, &i18n.Msg{ID: "passkey.no_browser"}, "passkey")
 		return
 	}
-	pk, err := l.Passkeys.FinishRegistration(ctx, ac.user, []byte(c.Data), response, c.Name)
+	pk, err := l.Passkeys.FinishRegistration(ctx, ac.user, []byte(c.Data), response, c.Name, attestationWanted(ac))
+	if errors.Is(err, passkey.ErrNotAttested) || errors.Is(err, passkey.ErrModel) {
+		// The tenant's rule for this role: said plainly, audited with what the device claimed.
+		ev := l.accountEvent(ac, "passkey.registered", "refused by the tenant's attestation policy: "+attestationWords(pk))
+		ev.Result = "refused"
+		l.audit.Record(ctx, ev)
+		msg := &i18n.Msg{ID: "passkey.not_attested"}
+		if errors.Is(err, passkey.ErrModel) {
+			msg = &i18n.Msg{ID: "passkey.model_not_allowed"}
+		}
+		l.renderSecurity(w, r, ac, http.StatusBadRequest, nil, msg, "passkey")
+		return
+	}
 	if err != nil {
 		ev := l.accountEvent(ac, "passkey.registered", "")
 		ev.Result = "failed"
@@ -321,9 +333,70 @@ func (l *Login) accountPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 
 func attestationWords(pk *store.Passkey) string {
 	if pk.Hardware {
-		return "attested hardware " + pk.AAGUID
+		return "attested hardware " + pk.AttestationType + " aaguid " + pk.AAGUID
 	}
-	return "attestation " + pk.AttestationType
+	return "attestation " + pk.AttestationType + " aaguid " + pk.AAGUID
+}
+
+// attestationWanted is what the tenant demands of a new passkey of this person (by role).
+func attestationWanted(ac *accountContext) passkey.Attestation {
+	required, aaguids := ac.tenant.PasskeyAttestation(ac.user.Role)
+	return passkey.Attestation{Required: required, AAGUIDs: aaguids}
+}
+
+// ---- "Confirm it's you" on the account console ----
+
+// confirmPasskeyOptions begins an assertion for the person's passkeys on the confirm page (the
+// options go in data) and returns nil, or the problem to show when it could not be begun.
+func (l *Login) confirmPasskeyOptions(w http.ResponseWriter, r *http.Request, ac *accountContext, data map[string]any) *i18n.Msg {
+	if l.Passkeys == nil {
+		return &i18n.Msg{ID: "passkey.failed_plain"}
+	}
+	opts, state, err := l.Passkeys.BeginLogin(r.Context(), ac.user)
+	if err == nil {
+		err = l.beginCeremony(w, r, &store.WebAuthnCeremony{Purpose: "confirm", UserID: ac.user.ID}, state)
+	}
+	if err != nil {
+		slog.ErrorContext(r.Context(), "account: begin passkey confirm", "err", err)
+		return &i18n.Msg{ID: "passkey.failed_plain"}
+	}
+	data["PasskeyOptions"] = string(opts)
+	return nil
+}
+
+// confirmWithPasskey checks the passkey answer on "Confirm it's you". A passkey that does not
+// verify counts like a wrong code; an unknown or cloned one is refused (and audited) without
+// counting; a confirmation with a passkey does not restart the passkey window (only another
+// factor does).
+func (l *Login) confirmWithPasskey(w http.ResponseWriter, r *http.Request, ac *accountContext, then string) {
+	ctx := r.Context()
+	if l.Passkeys == nil || ac.usableOf(policy.Passkey) == nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		return
+	}
+	response := r.PostForm.Get("credential")
+	c := l.takeCeremony(w, r, "confirm")
+	if response == "" {
+		l.renderConfirm(w, r, ac, then, policy.Passkey, http.StatusBadRequest, nil, &i18n.Msg{ID: "passkey.no_browser"})
+		return
+	}
+	if c == nil || c.UserID != ac.user.ID {
+		l.renderConfirm(w, r, ac, then, policy.Passkey, http.StatusBadRequest, nil, &i18n.Msg{ID: "passkey.timeout"})
+		return
+	}
+	use, err := l.Passkeys.FinishLogin(ctx, []byte(c.Data), response, ac.user.ID)
+	l.auditPasskey(r, ac.tenant.ID, ac.user.ID, store.AccountClientID(ac.tenant.ID), "confirm", use, err)
+	switch {
+	case err == nil:
+		l.confirmed(w, r, ac, then, policy.Passkey)
+	case errors.Is(err, passkey.ErrFailed):
+		l.confirmWrong(w, r, ac, then, policy.Passkey, &i18n.Msg{ID: "passkey.failed"})
+	case errors.Is(err, passkey.ErrUnknown) || errors.Is(err, passkey.ErrCloned):
+		l.renderConfirm(w, r, ac, then, policy.Passkey, http.StatusUnauthorized, nil, passkeyProblem(err))
+	default:
+		slog.ErrorContext(ctx, "account: finish passkey confirm", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+	}
 }
 
 // passedOtherMFA records a second factor other than a passkey (the passkey window restarts).

@@ -95,9 +95,11 @@ func (p *Passkeys) Kind() string { return policy.Passkey }
 // attested, device-bound hardware contributes hwk instead of swk (AMRFor).
 func (p *Passkeys) AMR() []string { return []string{AMRSoftware, AMRUser} }
 
-// AMRFor is what a use of this passkey contributes.
+// AMRFor is what a use of this passkey contributes: hwk only for a device-bound passkey whose
+// attestation verified at registration (HardwareAttested; the stored flag alone is not trusted,
+// so a row written under an older, looser rule never claims more than its attestation shows).
 func AMRFor(pk *store.Passkey) []string {
-	if pk.Hardware {
+	if pk.Hardware && HardwareAttested(pk) {
 		return []string{AMRHardware, AMRUser}
 	}
 	return []string{AMRSoftware, AMRUser}
@@ -174,8 +176,9 @@ func (p *Passkeys) load(ctx context.Context, u *store.User) (*user, []store.Pass
 
 // BeginRegistration starts registering a new passkey for u: the options for
 // navigator.credentials.create (JSON) and the ceremony's state. The person's passkeys are
-// excluded, so the same authenticator is not registered twice.
-func (p *Passkeys) BeginRegistration(ctx context.Context, u *store.User) (options, state []byte, err error) {
+// excluded, so the same authenticator is not registered twice. When want requires attestation
+// the browser is asked for it ("direct"); otherwise for none.
+func (p *Passkeys) BeginRegistration(ctx context.Context, u *store.User, want Attestation) (options, state []byte, err error) {
 	w, _, err := p.load(ctx, u)
 	if err != nil {
 		return nil, nil, err
@@ -184,16 +187,21 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, u *store.User) (option
 	for _, c := range w.creds {
 		exclude = append(exclude, c.Descriptor())
 	}
-	creation, sd, err := p.wa.BeginRegistration(w, webauthn.WithExclusions(exclude))
+	opts := []webauthn.RegistrationOption{webauthn.WithExclusions(exclude)}
+	if want.Required {
+		opts = append(opts, webauthn.WithConveyancePreference(protocol.PreferDirectAttestation))
+	}
+	creation, sd, err := p.wa.BeginRegistration(w, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
 	return marshal(creation, sd)
 }
 
-// FinishRegistration checks the browser's answer to a registration begun for u and stores the
-// passkey with its name (and its factor row).
-func (p *Passkeys) FinishRegistration(ctx context.Context, u *store.User, state []byte, response, name string) (*store.Passkey, error) {
+// FinishRegistration checks the browser's answer to a registration begun for u, refuses it when
+// it does not meet want (ErrNotAttested, ErrModel; the refused passkey is returned for the
+// audit), and stores the passkey with its name, AAGUID and attestation type (and its factor row).
+func (p *Passkeys) FinishRegistration(ctx context.Context, u *store.User, state []byte, response, name string, want Attestation) (*store.Passkey, error) {
 	var sd webauthn.SessionData
 	if err := json.Unmarshal(state, &sd); err != nil {
 		return nil, err
@@ -217,12 +225,18 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, u *store.User, state 
 	for _, t := range c.Transport {
 		transports = append(transports, string(t))
 	}
-	attested := c.AttestationType != "" && c.AttestationType != "none" && c.AttestationFormat != "" && c.AttestationFormat != "none"
+	attType := c.AttestationType
+	if c.AttestationFormat == "" || c.AttestationFormat == string(protocol.AttestationFormatNone) {
+		attType = "none"
+	}
 	pk := &store.Passkey{UserID: u.ID, TenantID: u.TenantID, CredentialID: base64.RawURLEncoding.EncodeToString(c.ID),
 		PublicKey: c.PublicKey, SignCount: int64(c.Authenticator.SignCount), AAGUID: aaguid(c.Authenticator.AAGUID),
-		Transports: strings.Join(transports, " "), AttestationType: c.AttestationType,
-		Hardware:       attested && !c.Flags.BackupEligible,
+		Transports: strings.Join(transports, " "), AttestationType: attType,
 		BackupEligible: c.Flags.BackupEligible, BackupState: c.Flags.BackupState, Name: name}
+	pk.Hardware = HardwareAttested(pk)
+	if err := CheckAttestation(want, pk); err != nil {
+		return pk, err
+	}
 	if err := p.st.CreatePasskey(ctx, pk); err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ func TestAMRAndACR(t *testing.T) {
 		{"hardware after the password", true, []string{"pwd"}, []string{"pwd", "hwk", "user"}, authn.ACRPhishingHW},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			amr := append(slices.Clone(c.before), passkey.AMRFor(&store.Passkey{Hardware: c.hardware})...)
+			amr := append(slices.Clone(c.before), passkey.AMRFor(&store.Passkey{Hardware: c.hardware, AttestationType: "basic_full"})...)
 			if !slices.Equal(amr, c.amr) {
 				t.Errorf("amr %v, want %v", amr, c.amr)
 			}
