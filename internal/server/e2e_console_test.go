@@ -2,8 +2,8 @@ package server_test
 
 import (
 	"net/url"
-	"slices"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"

@@ -184,7 +184,9 @@ func (s *Store) ConnectedApps(ctx context.Context, tenantID, userID string) ([]C
 		a.Client = c
 		out = append(out, *a)
 	}
-	slices.SortFunc(out, func(a, b ConnectedApp) int { return strings.Compare(strings.ToLower(a.Client.Name), strings.ToLower(b.Client.Name)) })
+	slices.SortFunc(out, func(a, b ConnectedApp) int {
+		return strings.Compare(strings.ToLower(a.Client.Name), strings.ToLower(b.Client.Name))
+	})
 	return out, nil
 }
 
