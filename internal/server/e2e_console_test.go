@@ -46,6 +46,8 @@ func userinfoFails(e *devEnv, r *rp, tok *oauth2.Token) bool {
 	return err != nil
 }
 
+var sessionIDRe = regexp.MustCompile(`name="sessionID" value="([a-z0-9]+)"`)
+
 var navCurrent = regexp.MustCompile(`<a href="(/account/[a-z]+)" aria-current="page">`)
 
 // TestAccountProfile: the name and the language are saved; a new email address gets a code and
@@ -198,7 +200,26 @@ func TestAccountAppsAndSignOutEverywhere(t *testing.T) {
 			t.Error("Remove access is not in the audit trail")
 		}
 
-		// Signed in again on the other browser (its SSO session still lives).
+		// Sign out the other browser's session alone: this page lists this browser first.
+		br.get(e.issuer + "/account/sessions")
+		ids := sessionIDRe.FindAllStringSubmatch(br.body, -1)
+		if len(ids) != 2 {
+			t.Fatalf("sessions page lists %d sessions, want 2: %.600s", len(ids), br.body)
+		}
+		e.act(br, "/account/signout", url.Values{"sessionID": {ids[1][1]}})
+		if br.status != 200 || !strings.Contains(br.body, "That session is signed out.") || len(sessionIDRe.FindAllString(br.body, -1)) != 1 {
+			t.Fatalf("after signing out the other session: %d %.400s", br.status, br.body)
+		}
+		e.act(br, "/account/signout", url.Values{"sessionID": {ids[1][1]}})
+		if br.status != 400 {
+			t.Errorf("signing out an ended session again: %d", br.status)
+		}
+		other.get(e.issuer + "/account/security")
+		if !strings.Contains(other.body, `autocomplete="current-password"`) {
+			t.Fatalf("the other browser is still signed in: %d", other.status)
+		}
+
+		// Signed in again on the other browser.
 		tok2 := e.rpLoginApp(t, r, other, "pat@example.org", secret)
 		br.get(e.issuer + "/account/sessions")
 		if br.status != 200 || strings.Count(br.body, `name="sessionID"`) != 2 || !strings.Contains(br.body, "This browser") ||
