@@ -284,3 +284,50 @@ func TestAccountActivity(t *testing.T) {
 		}
 	})
 }
+
+// TestAccountAppsConsent: a third-party application the person allowed is listed with what it can
+// get; Remove access (confirmed with the password by someone without a second factor) ends its
+// access token at once, and its next sign-in asks for consent again.
+func TestAccountAppsConsent(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		e := newDevEnv(t, b)
+		e.user("pat@example.org", "correct horse battery")
+		id, sec := e.client(store.ClientWeb, func(c *store.Client) { c.FirstParty = false; c.Name = "Outside Fitness App" })
+		r := e.rp(id, sec)
+		br := newBrowser(t)
+		start, f := r.authURL()
+		br.get(start)
+		br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
+		fields := br.formFields()
+		fields.Set("decision", "allow")
+		br.post(e.issuer+"/consent", fields)
+		tok, _ := r.exchange(br.code(f), f)
+		if userinfoFails(e, r, tok) {
+			t.Fatal("the access token does not work to begin with")
+		}
+
+		br.get(e.issuer + "/account/apps") // through the console's own sign-in, on the SSO session
+		br.get(e.issuer + "/account/apps")
+		if br.status != 200 || !strings.Contains(br.body, "Outside Fitness App") || !strings.Contains(br.body, "Your email address") {
+			t.Fatalf("connected apps: %d %.500s", br.status, br.body)
+		}
+		e.act(br, "/account/app-remove", url.Values{"clientID": {id}})
+		if br.status != 200 || !strings.Contains(br.body, `autocomplete="current-password"`) {
+			t.Fatalf("Remove access must ask for the password first: %d %.300s", br.status, br.body)
+		}
+		fields = br.formFields()
+		fields.Set("password", "correct horse battery")
+		br.post(e.issuer+"/account/confirm", fields)
+		if br.status != 200 || !strings.Contains(br.body, "no longer has access") || strings.Contains(br.body, "Outside Fitness App") {
+			t.Fatalf("after removing access: %d %.400s", br.status, br.body)
+		}
+		if !userinfoFails(e, r, tok) {
+			t.Error("the access token still works after Remove access")
+		}
+		start, _ = r.authURL()
+		br.get(start)
+		if br.last != nil || !strings.Contains(br.body, "Allow Outside Fitness App?") {
+			t.Errorf("the next sign-in must ask for consent again: %d %.200s", br.status, br.body)
+		}
+	})
+}
