@@ -163,10 +163,8 @@ func (l *Login) renderProfile(w http.ResponseWriter, r *http.Request, ac *accoun
 	}
 	if on != "" {
 		// Give back what the person typed in the form that had the problem.
-		for _, k := range []string{"name", "given_name", "family_name"} {
-			if on == "name" {
-				data[map[string]string{"name": "Name", "given_name": "GivenName", "family_name": "FamilyName"}[k]] = r.PostForm.Get(k)
-			}
+		if on == "name" {
+			data["Name"], data["GivenName"], data["FamilyName"] = r.PostForm.Get("name"), r.PostForm.Get("given_name"), r.PostForm.Get("family_name")
 		}
 		data["NewEmail"], data["Phone"] = r.PostForm.Get("email"), r.PostForm.Get("phone")
 	}
