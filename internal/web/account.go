@@ -438,7 +438,7 @@ func (l *Login) renderConfirm(w http.ResponseWriter, r *http.Request, ac *accoun
 		}
 	}
 	data := map[string]any{"TitleID": "confirm.title", "TenantName": ac.tenant.Name, "UserLocale": ac.user.Locale,
-		"CSRF": l.cookies.CSRFToken(w, r), "Then": then, "Method": method, "Carry": carry, "SwitchURL": ""}
+		"CSRF": l.cookies.CSRFToken(w, r), "Then": then, "Method": method, "Carry": carry, "SwitchURL": "", "Back": consoleBack[then]}
 	if ch := l.Codes[method]; ch != nil {
 		if f := ac.usableOf(method); f != nil {
 			data["To"], data["Minutes"] = maskDestination(factorDestination(ac.user, f)), int(ch.TTL()/time.Minute)

@@ -40,6 +40,11 @@ func (l *Login) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account/apps", l.accountApps)
 }
 
+// consoleBack is the page "Cancel" on "Confirm it's you" returns to for a change made elsewhere
+// than the security page.
+var consoleBack = map[string]string{"mobile": "/account/profile", "email-change": "/account/profile",
+	"signout": "/account/sessions", "signout-all": "/account/sessions", "app-remove": "/account/apps"}
+
 // consoleActions are the guarded changes of these pages (see runConsoleAction).
 var consoleActions = []string{"email-change", "signout", "signout-all", "app-remove"}
 
