@@ -75,6 +75,7 @@ Usage:
   tessera keys rotate [--alg ES256|RS256|EdDSA]
   tessera audit verify [--tenant ID]       (non-zero exit when a row was changed, removed or reordered)
   tessera audit export [--tenant ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD]   (JSON lines)
+  tessera audit purge [--retention-days N]   (removes events older than audit.retention_days)
   tessera healthcheck [--url http://127.0.0.1:8080/readyz]   (for container health checks)
 
 Every command accepts --config FILE and --database URL (or TESSERA_DATABASE_URL).
@@ -139,6 +140,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return auditVerify(ctx, rest, stdout, stderr)
 	case "audit export":
 		return auditExport(ctx, rest, stdout, stderr)
+	case "audit purge":
+		return auditPurge(ctx, rest, stdout, stderr)
 	case "healthcheck ":
 		return healthcheck(ctx, rest, stderr)
 	}

@@ -100,7 +100,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	go janitor(ctx, node)
+	go janitor(ctx, node, time.Duration(cfg.Audit.RetentionDays)*24*time.Hour)
 	go node.Provider.RunLogoutWorker(ctx, 5*time.Second) // back-channel logout retries
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -125,15 +125,29 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // janitor runs every few minutes: it removes expired auth requests, sessions and tokens, spent
-// codes, old send records, abandoned enrollments, and browsers not seen for over a year.
-func janitor(ctx context.Context, node *server.Server) {
+// codes, old send records, abandoned enrollments, and browsers not seen for over a year; and
+// every six hours audit events older than the retention period.
+func janitor(ctx context.Context, node *server.Server, retention time.Duration) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
+	var lastPurge time.Time
+	purge := func() {
+		// Every node does it; the purge locks each chain's head, so two nodes never remove the
+		// same rows twice or move an anchor backwards.
+		if retention > 0 && time.Since(lastPurge) > 6*time.Hour {
+			lastPurge = time.Now()
+			if _, err := node.Audit.Purge(ctx, time.Now().Add(-retention)); err != nil {
+				slog.Error("janitor: purge the audit trail", "err", err)
+			}
+		}
+	}
+	purge()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			purge()
 			if err := node.Store().DeleteExpired(ctx, time.Hour); err != nil {
 				slog.Warn("janitor: delete expired", "err", err)
 			}

@@ -39,12 +39,13 @@ type Hasher interface{ Sum(string) string }
 
 // Log writes events to the store.
 type Log struct {
-	st    *store.Store
-	chain store.ChainFunc
+	st     *store.Store
+	chain  store.ChainFunc
+	anchor store.AnchorFunc
 }
 
 // New returns an audit log over st whose chain is keyed by h.
-func New(st *store.Store, h Hasher) *Log { return &Log{st: st, chain: Chain(h)} }
+func New(st *store.Store, h Hasher) *Log { return &Log{st: st, chain: Chain(h), anchor: Anchor(h)} }
 
 // Chain returns the link function: a keyed hash over the previous link and every field of the
 // row, each length-prefixed so no two different rows can encode alike.

@@ -3,9 +3,11 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/secret"
@@ -96,6 +98,39 @@ func TestConcurrentAppends(t *testing.T) {
 			problems, n, err := audit.Verify(context.Background(), st, box.Hasher("audit-chain"), "t1")
 			if err != nil || len(problems) != 0 || n != 80 {
 				t.Fatalf("chain after concurrent appends: %v, %d events, %v", problems, n, err)
+			}
+		})
+	}
+}
+
+// TestPurgeRefusesBrokenChain: a purge never erases the evidence of tampering. When the rows it
+// would remove do not verify, it removes nothing and says so; verify still reports the row.
+func TestPurgeRefusesBrokenChain(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			if b.Name == "postgres" {
+				storetest.PostgresURL(t)
+			}
+			st := b.Open(t)
+			box, _ := secret.NewBox(bytes.Repeat([]byte{3}, 32))
+			h := box.Hasher("audit-chain")
+			log := audit.New(st, h)
+			ctx := context.Background()
+			old := time.Now().AddDate(-7, 0, 0)
+			for i := range 5 {
+				log.Record(ctx, &store.AuditEvent{TenantID: "t1", At: old.Unix() + int64(i), Event: "login.password", Result: "ok"})
+			}
+			log.Record(ctx, &store.AuditEvent{TenantID: "t1", Event: "login.password", Result: "ok"})
+			if err := st.ExecRaw(ctx, "UPDATE audit_events SET result = 'failed' WHERE tenant_id = 't1' AND seq = 2"); err != nil {
+				t.Fatal(err)
+			}
+			purged, err := log.Purge(ctx, time.Now().AddDate(-6, 0, 0))
+			if !errors.Is(err, store.ErrAuditBroken) || len(purged) != 0 {
+				t.Fatalf("purge of a broken chain: %v, %v", purged, err)
+			}
+			problems, _, _ := audit.Verify(ctx, st, h, "t1")
+			if len(problems) != 1 || problems[0].Seq != 2 {
+				t.Fatalf("verify after the refused purge: %v", problems)
 			}
 		})
 	}

@@ -49,6 +49,7 @@ type Config struct {
 	SMTP     SMTPConfig     `yaml:"smtp"`
 	Codes    CodesConfig    `yaml:"codes"`
 	SMS      SMSConfig      `yaml:"sms"`
+	Audit    AuditConfig    `yaml:"audit"`
 
 	// origins records where each key's value came from, to say so in problems.
 	origins map[string]string
@@ -73,6 +74,13 @@ type TokenConfig struct {
 	AuthCodeTTL         time.Duration `yaml:"auth_code_ttl"`
 	// AuthRequestTTL is how long a started /authorize request waits for the login to finish.
 	AuthRequestTTL time.Duration `yaml:"auth_request_ttl"`
+}
+
+// AuditConfig is the audit trail's retention.
+type AuditConfig struct {
+	// RetentionDays is how long events are kept; older ones are purged from the start of each
+	// tenant's chain (serve does it every few hours; `tessera audit purge` at once).
+	RetentionDays int `yaml:"retention_days"`
 }
 
 // SessionConfig is the single-sign-on browser session.
@@ -178,7 +186,8 @@ func Default() *Config {
 		SMTP:  SMTPConfig{Port: 587, TLS: "starttls"},
 		Codes: CodesConfig{EmailTTL: 15 * time.Minute, SMSTTL: 10 * time.Minute, VoiceTTL: 10 * time.Minute,
 			ResendCooldown: 30 * time.Second, PerUserHourly: 5, PerDestinationHourly: 5, PerIPHourly: 20},
-		SMS: SMSConfig{Provider: "none", TwilioAPIURL: "https://api.twilio.com", TwilioLookupURL: "https://lookups.twilio.com"},
+		SMS:   SMSConfig{Provider: "none", TwilioAPIURL: "https://api.twilio.com", TwilioLookupURL: "https://lookups.twilio.com"},
+		Audit: AuditConfig{RetentionDays: 2191},
 	}
 }
 
@@ -669,6 +678,10 @@ func (c *Config) Validate() error {
 					ttl.path, formatDuration(ttl.d), formatDuration(g))
 			}
 		}
+	}
+
+	if c.Audit.RetentionDays < 1 {
+		v.add("audit.retention_days", "must be at least 1 (the default, 2191, is six years as HIPAA asks); got %d", c.Audit.RetentionDays)
 	}
 
 	switch c.SMTP.TLS {

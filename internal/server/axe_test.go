@@ -244,6 +244,21 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 	check("account security")
 
 	axePasskeysAndCalls(t, ctx, e, func() string { u, _ := r.authURL(ui); return u }, lang, check)
+	for _, p := range []string{"profile", "sessions", "activity", "apps"} {
+		nav("account "+p, e.issuer+"/account/"+p, "nav.account-nav")
+		check("account " + p)
+	}
+	nav("account profile", e.issuer+"/account/profile", "#new-email")
+	step(t, ctx, "a new email address that is not one",
+		setValue(`#new-email`, "not an address"),
+		chromedp.Submit(`#new-email`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#new-email-error`, chromedp.ByQuery))
+	check("account profile, email refused")
+	step(t, ctx, "a new email address",
+		setValue(`#new-email`, "pat.new@example.org"),
+		chromedp.Submit(`#new-email`, chromedp.ByQuery),
+		chromedp.WaitVisible(`form[action="/account/email-change/code"]`, chromedp.ByQuery))
+	check("account email change code")
 }
 
 // setValue fills a field as if typed (chromedp.SetValue fails on inputs with this Chromium).

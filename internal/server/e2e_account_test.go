@@ -376,7 +376,7 @@ func TestAccountPhone(t *testing.T) {
 		if got, _ := e.st.UserByID(e.ctx, u.ID); got.Phone != "+4915123456789" || got.PhoneVerified {
 			t.Fatalf("the number must be saved, unverified: %q %v", got.Phone, got.PhoneVerified)
 		}
-		br.get(e.issuer + "/account/security")
+		br.get(e.issuer + "/account/profile") // the mobile number lives on the profile page
 		if !strings.Contains(br.body, "is not confirmed yet") {
 			t.Error("the page does not say the number is unconfirmed")
 		}

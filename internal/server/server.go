@@ -202,6 +202,7 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.Login.SessionsEnded = s.Provider.SessionsEnded
 	s.Login.SetProvider(s.Provider)
 	s.routes()
 	s.handler = s.middleware(s.mux, secure)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -12,6 +13,11 @@ type AuditHead struct {
 	TenantID string `gorm:"primaryKey"`
 	Seq      int64
 	Hash     string
+	// The anchor is the last link purged by retention (0 and "" while nothing was), with a keyed
+	// MAC over it: the remaining chain is verified from it.
+	AnchorSeq  int64
+	AnchorHash string
+	AnchorMAC  string `gorm:"column:anchor_mac"`
 }
 
 // ChainFunc computes an event's link hash from the previous link's hash and the event (with
@@ -94,5 +100,86 @@ func (s *Store) AuditRange(ctx context.Context, tenantID string, from, to int64,
 	}
 	var es []AuditEvent
 	err := q.Order("id").Limit(limit).Find(&es).Error
+	return es, err
+}
+
+// ErrAuditBroken is returned by PurgeAudit when the rows it would remove do not verify: purging
+// them would erase the evidence, so nothing is removed.
+var ErrAuditBroken = errors.New("store: the audit chain does not verify where it would be purged")
+
+// AnchorFunc computes the keyed MAC that seals a tenant's purge anchor.
+type AnchorFunc func(tenantID string, seq int64, hash string) string
+
+// PurgeAudit removes a tenant's oldest events written before the unix time before, from the
+// start of its chain, in transactions of at most batch rows. Each transaction locks the chain's
+// head, checks that the rows it removes still follow the anchor and each other (chain), deletes
+// them and moves the anchor to the last one removed, sealed with mac. A row at or after before
+// stops the purge, so a clock that stepped back never opens a gap. It returns how many events
+// were removed and the anchor's seq.
+func (s *Store) PurgeAudit(ctx context.Context, tenantID string, before int64, batch int, chain ChainFunc, mac AnchorFunc) (int64, int64, error) {
+	if batch <= 0 {
+		batch = 1000
+	}
+	var purged, anchor int64
+	for {
+		var n int64
+		err := s.tx(ctx, func(tx *gorm.DB) error {
+			var head AuditHead
+			q := tx.Where("tenant_id = ?", tenantID)
+			if s.dialect == "postgres" {
+				q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+			}
+			if err := q.First(&head).Error; err != nil {
+				return err
+			}
+			anchor = head.AnchorSeq
+			if head.AnchorSeq > 0 && head.AnchorMAC != mac(tenantID, head.AnchorSeq, head.AnchorHash) {
+				return ErrAuditBroken
+			}
+			var rows []AuditEvent
+			if err := tx.Where("tenant_id = ? AND seq > ?", tenantID, head.AnchorSeq).Order("seq").Limit(batch).Find(&rows).Error; err != nil {
+				return err
+			}
+			seq, prev := head.AnchorSeq, head.AnchorHash
+			for i := range rows {
+				e := &rows[i]
+				if e.At >= before {
+					break
+				}
+				if e.Seq != seq+1 || e.PrevHash != prev || chain(e) != e.Hash {
+					return ErrAuditBroken
+				}
+				seq, prev = e.Seq, e.Hash
+				n++
+			}
+			if n == 0 {
+				return nil
+			}
+			if err := tx.Where("tenant_id = ? AND seq > ? AND seq <= ?", tenantID, head.AnchorSeq, seq).Delete(&AuditEvent{}).Error; err != nil {
+				return err
+			}
+			anchor = seq
+			return tx.Model(&AuditHead{}).Where("tenant_id = ?", tenantID).
+				Updates(map[string]any{"anchor_seq": seq, "anchor_hash": prev, "anchor_mac": mac(tenantID, seq, prev)}).Error
+		})
+		if err != nil {
+			return purged, anchor, err
+		}
+		purged += n
+		if n < int64(batch) {
+			return purged, anchor, nil
+		}
+	}
+}
+
+// AccountActivity lists the events a person was the subject or the actor of in a tenant, newest
+// first, with seq below beforeSeq when it is above 0 (the next page).
+func (s *Store) AccountActivity(ctx context.Context, tenantID, userID string, beforeSeq int64, limit int) ([]AuditEvent, error) {
+	q := s.db.WithContext(ctx).Where("tenant_id = ? AND (subject_id = ? OR actor_id = ?)", tenantID, userID, userID)
+	if beforeSeq > 0 {
+		q = q.Where("seq < ?", beforeSeq)
+	}
+	var es []AuditEvent
+	err := q.Order("seq DESC").Limit(limit).Find(&es).Error
 	return es, err
 }

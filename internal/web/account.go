@@ -81,6 +81,7 @@ func (l *Login) AccountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/mfa-off", l.accountMFAOff)
 	mux.HandleFunc("POST /account/code", l.accountCode)
 	mux.HandleFunc("POST /account/code/resend", l.accountCodeResend)
+	l.consoleRoutes(mux)
 }
 
 // ---- signing in to the console ----
@@ -315,7 +316,7 @@ func (l *Login) renderSecurity(w http.ResponseWriter, r *http.Request, ac *accou
 		rows = append(rows, row)
 	}
 	data := map[string]any{"TitleID": "account.title", "TenantName": ac.tenant.Name, "UserLocale": ac.user.Locale,
-		"CSRF": l.cookies.CSRFToken(w, r), "Factors": rows, "Many": len(rows) > 1,
+		"CSRF": l.cookies.CSRFToken(w, r), "Factors": rows, "Many": len(rows) > 1, "Nav": "security",
 		"NeedPassword": len(ac.usable) == 0,
 		"TOTPOption":   l.TOTP != nil && role.Allows(policy.TOTP), "HasTOTP": ac.has(policy.TOTP),
 		"SMSOption":   l.Codes[policy.SMS] != nil && role.Allows(policy.SMS),
@@ -399,7 +400,7 @@ func (l *Login) accountGuarded(name string) http.HandlerFunc {
 }
 
 // carried are the fields of a change that travel through the confirm page.
-var carried = []string{"factorID", "phone", "kind", "name"}
+var carried = []string{"factorID", "phone", "kind", "name", "sessionID", "clientID", "email"}
 
 type hiddenField struct{ Name, Value string }
 
@@ -437,7 +438,7 @@ func (l *Login) renderConfirm(w http.ResponseWriter, r *http.Request, ac *accoun
 		}
 	}
 	data := map[string]any{"TitleID": "confirm.title", "TenantName": ac.tenant.Name, "UserLocale": ac.user.Locale,
-		"CSRF": l.cookies.CSRFToken(w, r), "Then": then, "Method": method, "Carry": carry, "SwitchURL": ""}
+		"CSRF": l.cookies.CSRFToken(w, r), "Then": then, "Method": method, "Carry": carry, "SwitchURL": "", "Back": consoleBack[then]}
 	if ch := l.Codes[method]; ch != nil {
 		if f := ac.usableOf(method); f != nil {
 			data["To"], data["Minutes"] = maskDestination(factorDestination(ac.user, f)), int(ch.TTL()/time.Minute)

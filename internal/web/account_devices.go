@@ -85,7 +85,7 @@ func (l *Login) accountForgetDevice(w http.ResponseWriter, r *http.Request) {
 	if this {
 		l.cookies.Clear(w, deviceCookie)
 	}
-	http.Redirect(w, r, "/account/security?done=device_forgotten", http.StatusSeeOther)
+	http.Redirect(w, r, devicesBack(r)+"?done=device_forgotten", http.StatusSeeOther)
 }
 
 // accountForgetDevices is "Forget all devices".
@@ -102,7 +102,15 @@ func (l *Login) accountForgetDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	l.audit.Record(ctx, l.accountEvent(ac, "device.forgotten", "all"))
 	l.cookies.Clear(w, deviceCookie)
-	http.Redirect(w, r, "/account/security?done=devices_forgotten", http.StatusSeeOther)
+	http.Redirect(w, r, devicesBack(r)+"?done=devices_forgotten", http.StatusSeeOther)
+}
+
+// devicesBack is the page a device form came from: the sessions page lists devices too.
+func devicesBack(r *http.Request) string {
+	if r.PostForm.Get("back") == "sessions" {
+		return "/account/sessions"
+	}
+	return "/account/security"
 }
 
 // mayDisableMFA: DESIGN's role policy — a patient may turn MFA off with their password when the

@@ -21,7 +21,7 @@ import (
 // address starts here and finishes in accountTOTPConfirm or accountCode.
 
 // accountActionNames are the changes, each posted to /account/NAME.
-var accountActionNames = []string{"totp", "phone", "mobile", "email", "default", "remove", "backup", "passkey"}
+var accountActionNames = append([]string{"totp", "phone", "mobile", "email", "default", "remove", "backup", "passkey"}, consoleActions...)
 
 func (l *Login) runAccountAction(w http.ResponseWriter, r *http.Request, ac *accountContext, name string) {
 	switch name {
@@ -42,7 +42,9 @@ func (l *Login) runAccountAction(w http.ResponseWriter, r *http.Request, ac *acc
 	case "passkey":
 		l.accountPasskeyBegin(w, r, ac)
 	default:
-		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		if !l.runConsoleAction(w, r, ac, name) {
+			l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		}
 	}
 }
 
@@ -147,6 +149,10 @@ func (l *Login) afterAccountChange(w http.ResponseWriter, r *http.Request, ac *a
 			return
 		}
 	}
+	if done == "mobile_verified" {
+		http.Redirect(w, r, "/account/profile?done="+done, http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, "/account/security?done="+done, http.StatusSeeOther)
 }
 
@@ -206,7 +212,11 @@ func (l *Login) accountNumber(w http.ResponseWriter, r *http.Request, ac *accoun
 			slog.ErrorContext(r.Context(), "account: line type", "err", err)
 			pe = phone.ErrInvalid
 		}
-		l.renderSecurity(w, r, ac, http.StatusBadRequest, nil, &i18n.Msg{ID: pe.ID}, on)
+		if on == "mobile" { // the mobile number lives on the profile page
+			l.renderProfile(w, r, ac, http.StatusBadRequest, nil, &i18n.Msg{ID: pe.ID}, on)
+		} else {
+			l.renderSecurity(w, r, ac, http.StatusBadRequest, nil, &i18n.Msg{ID: pe.ID}, on)
+		}
 		return "", false
 	}
 	return num, true

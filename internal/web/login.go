@@ -22,6 +22,7 @@ import (
 	"github.com/tessera-health/tessera/internal/i18n"
 	"github.com/tessera-health/tessera/internal/oidcop"
 	"github.com/tessera-health/tessera/internal/phone"
+	"github.com/tessera-health/tessera/internal/place"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
@@ -81,6 +82,12 @@ type Login struct {
 	// Browsers is the keyed hash of the tessera_browser cookie that tells a browser the person
 	// has signed in from before; nil turns the "sign-in from a new browser" notice off.
 	Browsers oidcop.Hasher
+	// Places tells the approximate place of an address on the account console; nil answers
+	// only the built-in ranges (loopback and private networks).
+	Places place.Locator
+	// SessionsEnded, when set, sends the back-channel logout tokens for sessions the console
+	// ended (the OIDC provider's; web does not import it).
+	SessionsEnded func(ctx context.Context, sessionIDs []string) error
 }
 
 // NewLogin wires the sign-in pages.

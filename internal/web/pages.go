@@ -28,8 +28,13 @@ func LoadPages(fsys fs.FS, catalog *i18n.Catalog, secure bool) (*Pages, error) {
 	p := &Pages{t: map[string]*template.Template{}, catalog: catalog, secure: secure}
 	funcs := template.FuncMap{"fieldError": fieldError, "masked": maskedIn, "maskedValue": maskedValue}
 	for _, name := range []string{"login", "consent", "mfa", "mfa_call", "enroll", "backupcodes", "forgot", "reset", "register", "register_code", "message", "error", "signedout", "demo", "outbox",
-		"account", "account_confirm", "account_totp", "account_code", "account_backup", "account_passkey"} {
-		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "layout.html", "partials.html", name+".html")
+		"account", "account_confirm", "account_totp", "account_code", "account_backup", "account_passkey",
+		"account_profile", "account_email_code", "account_sessions", "account_activity", "account_apps"} {
+		files := []string{"layout.html", "partials.html", name + ".html"}
+		if strings.HasPrefix(name, "account") {
+			files = append(files, "account_partials.html") // the console's navigation
+		}
+		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, files...)
 		if err != nil {
 			return nil, err
 		}
