@@ -10,6 +10,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/tessera-health/tessera/internal/proxy"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
@@ -49,9 +50,12 @@ func (c *Client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
 
-// IsScopeAllowed admits only the standard OIDC scopes for now; resource scopes arrive with the
-// SMART work.
-func (c *Client) IsScopeAllowed(scope string) bool { return false }
+// IsScopeAllowed admits, beyond the standard OIDC scopes, resource scopes (patient/…) for
+// proxy-capable clients, whose patient-context tokens a caregiver grant narrows. Per-client
+// allowed scopes arrive with the SMART work.
+func (c *Client) IsScopeAllowed(scope string) bool {
+	return c.row.Proxy && proxy.IsResourceScope(scope)
+}
 
 // ApplicationType maps public clients to the library's "native" type: it accepts their https
 // and loopback redirects, with the loopback port free (RFC 8252 §7.3), as browser and mobile apps

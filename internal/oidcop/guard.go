@@ -39,7 +39,7 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc("GET /keys", p.serveJWKS)
 	mux.Handle("/authorize", p.guardAuthorize(p.op))
 	mux.Handle("/authorize/callback", p.guardCallback(p.op))
-	mux.Handle("/oauth/token", p.guardToken(p.op))
+	mux.Handle("/oauth/token", p.guardToken(p.proxyToken(p.op)))
 	mux.Handle("/oauth/introspect", corsHandler(p.guardTokenParam(p.guardToken(p.introspectRefresh(http.HandlerFunc(p.serveIntrospect))))))
 	mux.Handle("/revoke", p.guardTokenParam(p.guardToken(p.revokeAccess(p.op))))
 	mux.Handle("/userinfo", corsHandler(http.HandlerFunc(p.serveUserinfo)))

@@ -28,7 +28,8 @@ func LoadPages(fsys fs.FS, catalog *i18n.Catalog, secure bool) (*Pages, error) {
 	p := &Pages{t: map[string]*template.Template{}, catalog: catalog, secure: secure}
 	funcs := template.FuncMap{"fieldError": fieldError}
 	for _, name := range []string{"login", "consent", "mfa", "mfa_call", "enroll", "backupcodes", "forgot", "reset", "register", "register_code", "message", "error", "signedout", "demo", "outbox",
-		"account", "account_confirm", "account_totp", "account_code", "account_backup", "account_passkey"} {
+		"account", "account_confirm", "account_totp", "account_code", "account_backup", "account_passkey",
+		"proxy_choose", "account_caregivers"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "layout.html", "partials.html", name+".html")
 		if err != nil {
 			return nil, err
