@@ -231,6 +231,11 @@ func (s *Service) Accept(ctx context.Context, token string, caregiver *store.Use
 	if inv.PatientID == caregiver.ID {
 		return nil, ErrSelf
 	}
+	// The link alone is not enough: it must be opened by the account of the address it was sent
+	// to, so a forwarded or intercepted email gives nobody access.
+	if !strings.EqualFold(strings.TrimSpace(inv.Email), strings.TrimSpace(caregiver.Email)) {
+		return nil, ErrEmail
+	}
 	g := &store.ProxyGrant{TenantID: inv.TenantID, PatientID: inv.PatientID, CaregiverID: caregiver.ID,
 		Access: inv.Access, ScopeSet: inv.ScopeSet, ExpiresAt: inv.GrantExpiresAt,
 		Reason: "invited by the patient", CreatedBy: inv.PatientID}

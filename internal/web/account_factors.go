@@ -42,7 +42,9 @@ func (l *Login) runAccountAction(w http.ResponseWriter, r *http.Request, ac *acc
 	case "passkey":
 		l.accountPasskeyBegin(w, r, ac)
 	default:
-		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		if !l.runCaregiverAction(w, r, ac, name) {
+			l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		}
 	}
 }
 
