@@ -200,15 +200,12 @@ func proxyScopes(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer st.Close()
-	if _, err := c.box(ctx, st); err != nil {
+	svc, err := c.proxyService(ctx, st)
+	if err != nil {
 		return err
 	}
-	scopes = strings.Join(strings.Fields(scopes), " ")
-	if err := st.SetProxyScopeSet(ctx, t.ID, name, scopes); err != nil {
+	if err := svc.DefineScopeSet(ctx, t.ID, name, scopes, "cli"); err != nil {
 		return err
 	}
-	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "proxy.scope_set", Detail: name + ": " + scopes}); err != nil {
-		return err
-	}
-	return printJSON(stdout, map[string]any{"name": name, "scopes": scopes})
+	return printJSON(stdout, map[string]any{"name": strings.TrimSpace(name), "scopes": strings.Join(strings.Fields(scopes), " ")})
 }

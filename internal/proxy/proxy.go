@@ -129,6 +129,24 @@ func (s *Service) SetScopes(ctx context.Context, tenantID, name string) ([]strin
 	return strings.Fields(v), nil
 }
 
+// ErrScopes is a scope set that is not a list of resource scopes.
+var ErrScopes = errors.New("proxy: a scope set is resource scopes (patient/Appointment.read …), space-separated")
+
+// DefineScopeSet defines or replaces a tenant's named scope set (the built-in one of the same
+// name stops applying). Grants name their set, so a change applies to their next token.
+func (s *Service) DefineScopeSet(ctx context.Context, tenantID, name, scopes, actorID string) error {
+	name = strings.TrimSpace(name)
+	if name == "" || !ValidScopeSet(scopes) {
+		return ErrScopes
+	}
+	scopes = strings.Join(strings.Fields(scopes), " ")
+	if err := s.St.SetProxyScopeSet(ctx, tenantID, name, scopes); err != nil {
+		return err
+	}
+	return s.Audit(ctx, &store.AuditEvent{TenantID: tenantID, Event: "proxy.scope_set", Result: "ok", ActorID: actorID,
+		Detail: name + ": " + scopes})
+}
+
 // Scopes returns what a grant allows of requested (see Effective).
 func (s *Service) Scopes(ctx context.Context, g *store.ProxyGrant, requested []string) ([]string, error) {
 	if g.Access == store.ProxyFull {
