@@ -123,3 +123,30 @@ func TestCaregiverInviteAcceptRevoke(t *testing.T) {
 		}
 	})
 }
+
+// TestCaregiverAcceptNeedsOwnSecondFactor: a caregiver whose account has no second factor is
+// told to add one, and cannot accept with the password alone.
+func TestCaregiverAcceptNeedsOwnSecondFactor(t *testing.T) {
+	e := newDevEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite})
+	_, patSecret := e.appUser(t, "pat@example.org")
+	carer := e.user("carer@example.org", "correct horse battery")
+	pb := newBrowser(t)
+	e.accountSignIn(t, pb, "pat@example.org", patSecret)
+	pb.get(e.issuer + "/account/caregivers")
+	e.act(pb, "/account/caregiver-invite", url.Values{"email": {"carer@example.org"}, "access": {"full"}})
+	link := inviteLink(t, e.env, "carer@example.org")
+
+	cb := newBrowser(t)
+	cb.get(link)
+	cb.submitLogin(e.issuer, "carer@example.org", "correct horse battery")
+	if cb.status != 200 || !strings.Contains(cb.body, "first add a second way to sign in") || strings.Contains(cb.body, `action="/account/caregiver-accept"`) {
+		t.Fatalf("a caregiver without a second factor: %d %.600s", cb.status, cb.body)
+	}
+	e.act(cb, "/account/caregiver-accept", url.Values{"password": {"correct horse battery"}})
+	if cb.status != http.StatusForbidden {
+		t.Errorf("accept with the password alone: %d %.300s", cb.status, cb.body)
+	}
+	if gs, _ := e.st.ProxyGrantsOfCaregiver(e.ctx, carer.ID); len(gs) != 0 {
+		t.Errorf("a grant without the caregiver's second factor: %+v", gs)
+	}
+}
