@@ -82,6 +82,11 @@ func (s *Storage) delegate(ctx context.Context, grantID, userID string, requeste
 	if err != nil {
 		return nil, err
 	}
+	if ok, err := s.patientOpen(ctx, g); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, errGrantEnded
+	}
 	scopes, err := s.proxySvc().Scopes(ctx, g, requested)
 	if err != nil {
 		return nil, err
@@ -328,8 +333,23 @@ func (s *Storage) grantFor(ctx context.Context, tenantID, caregiver, patient str
 	}
 	for i := range gs {
 		if gs[i].PatientID == patient && gs[i].TenantID == tenantID {
+			if ok, err := s.patientOpen(ctx, &gs[i]); err != nil || !ok {
+				return nil, err
+			}
 			return &gs[i], nil
 		}
 	}
 	return nil, nil
+}
+
+// patientOpen reports whether the grant's patient account may still be opened (not disabled).
+func (s *Storage) patientOpen(ctx context.Context, g *store.ProxyGrant) (bool, error) {
+	u, err := s.st.UserByID(ctx, g.PatientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !u.Disabled, nil
 }

@@ -237,6 +237,17 @@ func TestProxySelfAndNotProxyCapable(t *testing.T) {
 			t.Errorf("self: id sub=%v, at=%v, patient=%v", id["sub"], at, tok.Extra("patient"))
 		}
 
+		// A disabled patient account cannot be opened, grant or not.
+		if code, _ := s.exchange(tok.AccessToken, s.elder.ID); code != http.StatusOK {
+			t.Fatalf("exchange to the elder: %d", code)
+		}
+		if err := s.e.st.ExecRaw(s.e.ctx, "UPDATE users SET disabled = ? WHERE id = ?", true, s.elder.ID); err != nil {
+			t.Fatal(err)
+		}
+		if code, ex := s.exchange(tok.AccessToken, s.elder.ID); code != http.StatusBadRequest || ex["error"] != "invalid_grant" {
+			t.Errorf("exchange to a disabled patient: %d %v", code, ex)
+		}
+
 		// An application not marked proxy-capable never shows the chooser.
 		plainID, plainSec := s.e.client(store.ClientWeb, nil)
 		plain := s.e.rp(plainID, plainSec)
