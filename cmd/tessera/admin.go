@@ -283,7 +283,7 @@ func practiceCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("client create", stderr)
 	var ref, name, typ, alg, minACR string
-	var thirdParty bool
+	var thirdParty, proxyCapable bool
 	var redirects, postLogout multi
 	c.fs.StringVar(&ref, "tenant", "", "the tenant's id or name (required)")
 	c.fs.StringVar(&name, "name", "", "the application's name, shown on the sign-in page (required)")
@@ -292,6 +292,7 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	c.fs.Var(&postLogout, "post-logout-redirect-uri", "a post-logout redirect URI (repeatable)")
 	c.fs.StringVar(&alg, "id-token-alg", "", "ID token signing algorithm: ES256 (default), RS256 or EdDSA")
 	c.fs.BoolVar(&thirdParty, "third-party", false, "an application outside the tenant: people are asked to allow it (consent) before it gets their data")
+	c.fs.BoolVar(&proxyCapable, "proxy", false, "caregivers may open a patient's record in this application (patient chooser, patient-context tokens, token exchange)")
 	c.fs.StringVar(&minACR, "min-acr", "", "minimum acr for every sign-in to this client: "+strings.Join(authn.ACRValues, ", "))
 	var smart clientSMART // allowed scopes, back-channel logout (smart.go)
 	smart.register(c)
@@ -313,6 +314,9 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if typ == store.ClientService && (len(redirects) > 0 || len(postLogout) > 0) {
 		return usagef("a service client signs nobody in: it takes no --redirect-uri or --post-logout-redirect-uri")
 	}
+	if typ == store.ClientService && proxyCapable {
+		return usagef("a service client signs nobody in: it cannot be --proxy")
+	}
 	if typ != store.ClientService && len(redirects) == 0 {
 		return usagef("a %s client needs at least one --redirect-uri", typ)
 	}
@@ -331,7 +335,7 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer st.Close()
 	cl := &store.Client{TenantID: t.ID, Name: strings.TrimSpace(name), Type: typ, FirstParty: !thirdParty,
-		RedirectURIs: store.StringList(redirects), PostLogoutRedirectURIs: store.StringList(postLogout), IDTokenAlg: alg, MinACR: minACR}
+		RedirectURIs: store.StringList(redirects), PostLogoutRedirectURIs: store.StringList(postLogout), IDTokenAlg: alg, MinACR: minACR, Proxy: proxyCapable}
 	applySettings(cl, settings)
 	out := map[string]any{"client_id": nil, "client_secret": nil}
 	box, err := c.box(ctx, st) // also for a public client: no change that could not be audited

@@ -14,6 +14,8 @@
 //	tessera user update --tenant ID --email EMAIL --fhir-user Practitioner/123
 //	tessera user import --tenant ID < users.jsonl
 //	tessera keys rotate [--alg ES256|RS256|EdDSA]
+//	tessera proxy grant --tenant ID --patient EMAIL --caregiver EMAIL --access full|limited [--expires YYYY-MM-DD] --reason TEXT
+//	tessera proxy revoke --tenant ID --id GRANT; tessera proxy list --tenant ID
 //
 // Every command takes --config and --database; the ones that create something print one JSON
 // object on stdout. Errors go to stderr with a non-zero exit.
@@ -62,7 +64,7 @@ Usage:
   tessera practice create --tenant ID --name NAME
   tessera client create --tenant ID --name NAME [--type web|public|service]
                         [--redirect-uri URI]... [--post-logout-redirect-uri URI]...
-                        [--id-token-alg ES256|RS256|EdDSA] [--min-acr ACR] [client SMART]
+                        [--id-token-alg ES256|RS256|EdDSA] [--min-acr ACR] [--proxy] [client SMART]
   tessera client update --tenant ID --client CLIENT_ID [client SMART]
                         [--redirect-uri URI]... [--post-logout-redirect-uri URI]...
       client SMART: [--scope SCOPE]... [--scopes "openid fhirUser launch/patient patient/*.rs"]
@@ -73,6 +75,11 @@ Usage:
   tessera user import --tenant ID < users.jsonl   (JSON lines; see README)
   tessera user unlock --tenant ID --email EMAIL
   tessera keys rotate [--alg ES256|RS256|EdDSA]
+  tessera proxy grant --tenant ID --patient EMAIL --caregiver EMAIL --access full|limited
+                      [--scope-set NAME] [--expires YYYY-MM-DD] --reason TEXT
+  tessera proxy revoke --tenant ID --id GRANT
+  tessera proxy list --tenant ID            (JSON lines)
+  tessera proxy scopes --tenant ID [--name limited] --scopes "patient/Appointment.read …"
   tessera audit verify [--tenant ID]       (non-zero exit when a row was changed, removed or reordered)
   tessera audit export [--tenant ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD]   (JSON lines)
   tessera audit purge [--retention-days N]   (removes events older than audit.retention_days)
@@ -136,6 +143,14 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return userUnlock(ctx, rest, stdout, stderr)
 	case "keys rotate":
 		return keysRotate(ctx, rest, stdout, stderr)
+	case "proxy grant":
+		return proxyGrant(ctx, rest, stdout, stderr)
+	case "proxy revoke":
+		return proxyRevoke(ctx, rest, stdout, stderr)
+	case "proxy list":
+		return proxyList(ctx, rest, stdout, stderr)
+	case "proxy scopes":
+		return proxyScopes(ctx, rest, stdout, stderr)
 	case "audit verify":
 		return auditVerify(ctx, rest, stdout, stderr)
 	case "audit export":

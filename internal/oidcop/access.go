@@ -41,6 +41,11 @@ type accessClaims struct {
 	SID       string        `json:"sid"`
 	Grant     string        `json:"grant_id"`
 	Use       string        `json:"token_use"`
+	// Delegation of a patient-context token (proxy.go).
+	Act        *actClaim `json:"act"`
+	Patient    string    `json:"patient"`
+	ProxyGrant string    `json:"proxy_grant"`
+	ProxyExp   int64     `json:"proxy_exp"`
 }
 
 // user reports whether the token was issued to a person (code or refresh grant), not to a
@@ -61,6 +66,7 @@ func (s *Storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenR
 		}
 		claims["sid"], claims["grant_id"] = r.row.SessionID, grant
 	}
+	delegationClaims(ctx, req, claims)
 	if _, service := req.(*serviceRequest); !service {
 		if err := s.smartAccessClaims(ctx, req.GetSubject(), req.GetScopes(), claims); err != nil { // smart.go
 			return nil, err
@@ -113,7 +119,7 @@ func (s *Storage) liveAccessToken(ctx context.Context, raw string) (*accessClaim
 	if err != nil {
 		return nil, nil, errInvalidToken
 	}
-	revoked, err := s.st.TokenRevoked(ctx, c.JTI, c.SID, c.Grant)
+	revoked, err := s.revoked(ctx, c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -160,7 +166,9 @@ func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := new(oidc.UserInfo)
-	if err := p.storage.fillUserinfo(r.Context(), info, c.Subject, store.SplitList(c.Scope)); err != nil {
+	// For a patient-context token this is the caregiver (act.sub): userinfo describes the person
+	// who signed in, whose sub must equal the ID token's (OIDC Core §5.3.2).
+	if err := p.storage.fillUserinfo(r.Context(), info, c.person(), store.SplitList(c.Scope)); err != nil {
 		fail()
 		return
 	}
@@ -197,7 +205,7 @@ func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && caller != nil && caller.row.TenantID == client.row.TenantID {
 		scopes := store.SplitList(c.Scope)
-		if c.user() {
+		if c.user() && c.Act == nil {
 			var info oidc.UserInfo
 			if err := p.storage.fillUserinfo(r.Context(), &info, c.Subject, scopes); err != nil {
 				writeJSON(w, resp)
@@ -215,6 +223,7 @@ func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		resp.Audience = []string{c.ClientID}
 		resp.Issuer = p.opts.Issuer
 		resp.JWTID = c.JTI
+		describeDelegation(resp, c)
 	}
 	writeJSON(w, resp)
 }

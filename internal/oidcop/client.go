@@ -10,6 +10,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/tessera-health/tessera/internal/proxy"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
@@ -50,8 +51,15 @@ func (c *Client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 }
 
 // IsScopeAllowed admits, besides the standard OIDC scopes the library always admits, the
-// scopes on the client's allowed list and the SMART resource scopes they cover (smart.go).
-func (c *Client) IsScopeAllowed(scope string) bool { return c.allowedScope(scope) }
+// scopes on the client's allowed list and the SMART resource scopes they cover (smart.go). A
+// proxy-capable client without a list may ask for any resource scope: the caregiver grant
+// narrows its patient-context tokens (proxy.go).
+func (c *Client) IsScopeAllowed(scope string) bool {
+	if c.row.AllowedScopes == "" && c.row.Proxy {
+		return proxy.IsResourceScope(scope)
+	}
+	return c.allowedScope(scope)
+}
 
 // ApplicationType maps public clients to the library's "native" type: it accepts their https
 // and loopback redirects, with the loopback port free (RFC 8252 §7.3), as browser and mobile apps

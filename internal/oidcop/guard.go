@@ -41,7 +41,7 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc("GET /.well-known/smart-configuration", p.serveSMARTConfiguration)
 	mux.Handle("/authorize", p.guardAuthorize(p.op))
 	mux.Handle("/authorize/callback", p.guardCallback(p.op))
-	mux.Handle("/oauth/token", p.guardToken(p.tokenContext(p.op)))
+	mux.Handle("/oauth/token", p.guardToken(p.tokenContext(p.proxyToken(p.op))))
 	mux.Handle("/oauth/introspect", corsHandler(p.guardTokenParam(p.guardToken(p.introspectRefresh(http.HandlerFunc(p.serveIntrospect))))))
 	mux.Handle("/revoke", p.guardTokenParam(p.guardToken(p.revokeAccess(p.op))))
 	mux.Handle("/userinfo", corsHandler(http.HandlerFunc(p.serveUserinfo)))

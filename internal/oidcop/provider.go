@@ -136,7 +136,7 @@ func (p *Provider) buildDiscovery() error {
 		ScopesSupported:                           append([]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess}, smartScopes...),
 		ResponseTypesSupported:                    []string{string(oidc.ResponseTypeCode)},
 		ResponseModesSupported:                    []string{"query"},
-		GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials},
+		GrantTypesSupported:                       []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, GrantTypeTokenExchange},
 		ACRValuesSupported:                        authn.ACRValues,
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          algs(keys.Algorithms),

@@ -34,6 +34,7 @@ type Params struct {
 type AuthRequest struct {
 	Row    *store.AuthRequest
 	Params Params
+	proxy  *delegation // the patient context chosen, once the code is redeemed (proxy.go)
 }
 
 var _ op.AuthRequest = (*AuthRequest)(nil)
@@ -54,9 +55,9 @@ func (a *AuthRequest) GetAuthTime() time.Time { return time.Unix(a.Row.AuthTime,
 func (a *AuthRequest) GetClientID() string    { return a.Row.ClientID }
 func (a *AuthRequest) GetNonce() string       { return a.Params.Nonce }
 func (a *AuthRequest) GetRedirectURI() string { return a.Params.RedirectURI }
-func (a *AuthRequest) GetScopes() []string    { return a.Params.Scopes }
+func (a *AuthRequest) GetScopes() []string    { return a.proxy.scopesOr(a.Params.Scopes) }
 func (a *AuthRequest) GetState() string       { return a.Params.State }
-func (a *AuthRequest) GetSubject() string     { return a.Row.UserID }
+func (a *AuthRequest) GetSubject() string     { return a.proxy.subjectOr(a.Row.UserID) }
 func (a *AuthRequest) Done() bool             { return a.Row.Done }
 func (a *AuthRequest) sessionID() string      { return a.Row.SessionID }
 func (a *AuthRequest) GetResponseType() oidc.ResponseType {
@@ -88,6 +89,7 @@ func (a *AuthRequest) HasPrompt(p string) bool {
 type refreshRequest struct {
 	row    *store.RefreshToken
 	scopes []string
+	proxy  *delegation // a patient-context family (proxy.go)
 }
 
 var (
@@ -102,7 +104,7 @@ func (r *refreshRequest) GetAudience() []string                 { return []strin
 func (r *refreshRequest) GetAuthTime() time.Time                { return time.Unix(r.row.AuthTime, 0).UTC() }
 func (r *refreshRequest) GetClientID() string                   { return r.row.ClientID }
 func (r *refreshRequest) GetScopes() []string                   { return r.scopes }
-func (r *refreshRequest) GetSubject() string                    { return r.row.UserID }
+func (r *refreshRequest) GetSubject() string                    { return r.proxy.subjectOr(r.row.UserID) }
 func (r *refreshRequest) SetCurrentScopes(s []string)           { r.scopes = s }
 func (r *refreshRequest) GetCodeChallenge() *oidc.CodeChallenge { return nil }
 func (r *refreshRequest) GetNonce() string                      { return "" } // OIDC Core §12.2

@@ -182,7 +182,11 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	if err != nil {
 		return nil, err
 	}
-	return loadAuthRequest(row)
+	ar, err := loadAuthRequest(row)
+	if err != nil {
+		return nil, err
+	}
+	return ar, s.attachToCode(ctx, ar)
 }
 
 // DeleteAuthRequest is called by the library after a code exchange. The code was already spent
@@ -194,12 +198,14 @@ func (s *Storage) DeleteAuthRequest(context.Context, string) error { return nil 
 // CreateAccessToken names an access token without a refresh token. Nothing is stored: the JWT
 // carries what checking it needs (see access.go).
 func (s *Storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
+	beginAccessToken(req)
 	return store.NewID(), time.Now().Add(s.opts.AccessTokenTTL).UTC(), nil
 }
 
 // CreateAccessAndRefreshTokens issues an access token with a refresh token: a new family after a
 // code exchange, or the next link of a family on refresh (rotation with reuse detection).
 func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	beginAccessToken(req)
 	exp := time.Now().Add(s.opts.AccessTokenTTL).UTC()
 	value := "rt_" + randomToken()
 	next := &store.RefreshToken{TokenHash: s.refresh.Sum(value), Scopes: strings.Join(req.GetScopes(), " ")}
@@ -208,6 +214,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		next.ClientID, next.TenantID, next.UserID = r.Row.ClientID, r.Row.TenantID, r.Row.UserID
 		next.SessionID, next.AuthRequestID = r.Row.SessionID, r.Row.ID
 		next.AuthTime, next.AMR, next.ACR = r.Row.AuthTime, r.Row.AMR, r.Row.ACR
+		next.ProxyGrantID = r.Row.ProxyGrantID
 		if err := s.st.IssueRefreshToken(ctx, next, s.opts.RefreshIdleTTL, s.opts.RefreshTTL); err != nil {
 			return "", "", time.Time{}, err
 		}
@@ -215,6 +222,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		next.ClientID, next.TenantID, next.UserID = r.row.ClientID, r.row.TenantID, r.row.UserID
 		next.SessionID, next.AuthRequestID = r.row.SessionID, r.row.AuthRequestID
 		next.AuthTime, next.AMR, next.ACR = r.row.AuthTime, r.row.AMR, r.row.ACR
+		next.ProxyGrantID = r.row.ProxyGrantID
 		next.Scopes = r.row.Scopes // the family keeps its original grant; narrowed scopes apply to this access token only
 		err := s.st.RotateRefreshToken(ctx, r.row, next, s.opts.RefreshIdleTTL)
 		if errors.Is(err, store.ErrReplayed) {
@@ -243,7 +251,11 @@ func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, value string) 
 	if err != nil {
 		return nil, errors.New("refresh token invalid or expired")
 	}
-	return &refreshRequest{row: row, scopes: store.SplitList(row.Scopes)}, nil
+	rr := &refreshRequest{row: row, scopes: store.SplitList(row.Scopes)}
+	if err := s.attachToRefresh(ctx, rr); err != nil {
+		return nil, err
+	}
+	return rr, nil
 }
 
 // GetRefreshTokenInfo resolves a refresh token of clientID for revocation. The id it returns

@@ -80,7 +80,7 @@ func axeCheck(t *testing.T, ctx context.Context, src, page, lang string, checked
 // TestAxeEveryPage walks every page a person meets — sign-in and its error summary, forgot
 // password, enrollment and its phone error, the code page and its error, backup codes, consent,
 // the locked page with the practice's help contact, registration and its errors, the account
-// page, password reset and its error, signed out and the error page, every passkey page and
+// page, the caregivers page and its error, the patient chooser, password reset and its error, signed out and the error page, every passkey page and
 // state (the account's passkey section and its error, creating one, the passkey challenge and
 // its error, "Confirm it's you" by call and by passkey), the call's code page with "press 1" and
 // the press-1 waiting page — at 320 px in English and in Spanish, and fails on any WCAG A/AA
@@ -243,7 +243,6 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 	nav("account page", e.issuer+"/account/security", "h1")
 	check("account security")
 
-	axePasskeysAndCalls(t, ctx, e, func() string { u, _ := r.authURL(ui); return u }, lang, check)
 	for _, p := range []string{"profile", "sessions", "activity", "apps"} {
 		nav("account "+p, e.issuer+"/account/"+p, "nav.account-nav")
 		check("account " + p)
@@ -259,6 +258,28 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 		chromedp.Submit(`#new-email`, chromedp.ByQuery),
 		chromedp.WaitVisible(`form[action="/account/email-change/code"]`, chromedp.ByQuery))
 	check("account email change code")
+	// Caregivers: the console page and its error, and the patient chooser of a proxy-capable
+	// application (the signed-in person may act for a child).
+	kid := e.user("kid@example.org", "correct horse battery")
+	pat, _ := e.st.UserByEmail(e.ctx, e.tenant.ID, "pat@example.org")
+	if err := e.st.CreateProxyGrant(e.ctx, &store.ProxyGrant{TenantID: e.tenant.ID, PatientID: kid.ID, CaregiverID: pat.ID,
+		Access: store.ProxyLimited, ScopeSet: "limited", Reason: "parent", CreatedBy: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	nav("caregivers page", e.issuer+"/account/caregivers", "#cg-email")
+	check("account caregivers")
+	step(t, ctx, "invite with a bad address",
+		setValue(`#cg-email`, "not an address"),
+		chromedp.Submit(`#cg-email`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#cg-email-error`, chromedp.ByQuery))
+	check("account caregivers, bad address")
+	pxID, pxSec := e.client(store.ClientWeb, func(c *store.Client) { c.Proxy = true; c.Name = "Family Health App" })
+	start, _ = e.rp(pxID, pxSec).authURL(ui)
+	nav("patient chooser", start, `input[name="choice"]`)
+	check("patient chooser")
+
+	// Last: the passkey walk ends in the middle of a new sign-in (the press-1 waiting page).
+	axePasskeysAndCalls(t, ctx, e, func() string { u, _ := r.authURL(ui); return u }, lang, check)
 }
 
 // setValue fills a field as if typed (chromedp.SetValue fails on inputs with this Chromium).

@@ -112,7 +112,12 @@ func TestAccountProfile(t *testing.T) {
 			t.Fatalf("new address: %d %.300s", br.status, br.body)
 		}
 		// The page for an address in use reads exactly like this one but for the masked address.
-		if strings.ReplaceAll(taken, "s•••@example.org", "X") != strings.ReplaceAll(strings.ReplaceAll(br.body, "p•••@example.org", "X"), "pat.new@example.org", "sam@example.org") {
+		// (shown dotted, and read aloud as "email address starting with s at example.org").
+		same := func(body, masked, first string) string {
+			body = strings.ReplaceAll(body, masked, "X")
+			return strings.ReplaceAll(body, "starting with "+first+" at", "starting with X at")
+		}
+		if same(taken, "s•••@example.org", "s") != strings.ReplaceAll(same(br.body, "p•••@example.org", "p"), "pat.new@example.org", "sam@example.org") {
 			t.Error("the page for an address in use differs from the page for a free one")
 		}
 		if got, _ := e.st.UserByID(e.ctx, u.ID); got.Email != "pat@example.org" {

@@ -31,24 +31,24 @@ func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
 }
 
 const refreshColumns = "id, token_hash, family_id, client_id, tenant_id, user_id, scopes, audience, auth_time, amr, acr, " +
-	"session_id, auth_request_id, created_at, expires_at, family_expires_at, rotated_at, revoked_at"
+	"session_id, auth_request_id, created_at, expires_at, family_expires_at, rotated_at, revoked_at, proxy_grant_id"
 
 func refreshFields(rt *RefreshToken) []any {
 	return []any{&rt.ID, &rt.TokenHash, &rt.FamilyID, &rt.ClientID, &rt.TenantID, &rt.UserID, &rt.Scopes, &rt.Audience,
 		&rt.AuthTime, &rt.AMR, &rt.ACR, &rt.SessionID, &rt.AuthRequestID, &rt.CreatedAt, &rt.ExpiresAt,
-		&rt.FamilyExpiresAt, &rt.RotatedAt, &rt.RevokedAt}
+		&rt.FamilyExpiresAt, &rt.RotatedAt, &rt.RevokedAt, &rt.ProxyGrantID}
 }
 
 var (
 	qRefreshByHash = query{sql: "SELECT " + refreshColumns + " FROM refresh_tokens WHERE token_hash = ?"}
 	qRefreshSpend  = query{sql: "UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND rotated_at IS NULL AND revoked_at IS NULL"}
-	qRefreshInsert = query{sql: "INSERT INTO refresh_tokens (" + refreshColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"}
+	qRefreshInsert = query{sql: "INSERT INTO refresh_tokens (" + refreshColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"}
 )
 
 func refreshValues(rt *RefreshToken) []any {
 	return []any{rt.ID, rt.TokenHash, rt.FamilyID, rt.ClientID, rt.TenantID, rt.UserID, rt.Scopes, rt.Audience,
 		rt.AuthTime, rt.AMR, rt.ACR, rt.SessionID, rt.AuthRequestID, rt.CreatedAt, rt.ExpiresAt,
-		rt.FamilyExpiresAt, rt.RotatedAt, rt.RevokedAt}
+		rt.FamilyExpiresAt, rt.RotatedAt, rt.RevokedAt, rt.ProxyGrantID}
 }
 
 func (s *Store) refreshByHash(ctx context.Context, hash string) (*RefreshToken, error) {

@@ -213,6 +213,9 @@ type Client struct {
 	Disabled                         bool
 	CreatedAt                        int64 `gorm:"autoCreateTime:false"`
 	UpdatedAt                        int64 `gorm:"autoUpdateTime:false"`
+
+	// Proxy marks a client that may receive patient-context (caregiver) tokens.
+	Proxy bool
 }
 
 // SigningKey is one token-signing key pair; the private half is sealed with the server's secret
@@ -244,6 +247,9 @@ type AuthRequest struct {
 	CodeUsedAt    *int64
 	CreatedAt     int64 `gorm:"autoCreateTime:false"`
 	ExpiresAt     int64
+
+	// ProxyGrantID is the caregiver grant the person chose to act under ("" for themselves).
+	ProxyGrantID string
 }
 
 // Session is a browser's single sign-on session. The cookie holds a random value whose keyed
@@ -280,6 +286,7 @@ const (
 	RevokedToken   = "token"
 	RevokedSession = "session"
 	RevokedGrant   = "grant"
+	RevokedProxy   = "proxy" // a caregiver grant (proxy_grants.id)
 )
 
 // RefreshToken is one link of a rotation chain (a family). Presenting a link that was already
@@ -303,6 +310,7 @@ type RefreshToken struct {
 	FamilyExpiresAt int64
 	RotatedAt       *int64
 	RevokedAt       *int64
+	ProxyGrantID    string // the caregiver grant of a patient-context family ("" for none)
 }
 
 // AuditEvent is one security-relevant event.

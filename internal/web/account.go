@@ -82,6 +82,7 @@ func (l *Login) AccountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/code", l.accountCode)
 	mux.HandleFunc("POST /account/code/resend", l.accountCodeResend)
 	l.consoleRoutes(mux)
+	l.caregiverRoutes(mux)
 }
 
 // ---- signing in to the console ----
@@ -163,7 +164,7 @@ func (l *Login) accountCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	l.audit.Record(ctx, &store.AuditEvent{TenantID: ac.tenant.ID, Event: "account.signin", Result: "ok",
 		ActorID: ac.user.ID, SubjectID: ac.user.ID, ClientID: clientID})
-	http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+	http.Redirect(w, r, l.accountLanding(r), http.StatusSeeOther)
 }
 
 // accountProblem is an error page with a way to start signing in to the console again.

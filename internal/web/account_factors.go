@@ -42,7 +42,7 @@ func (l *Login) runAccountAction(w http.ResponseWriter, r *http.Request, ac *acc
 	case "passkey":
 		l.accountPasskeyBegin(w, r, ac)
 	default:
-		if !l.runConsoleAction(w, r, ac, name) {
+		if !l.runConsoleAction(w, r, ac, name) && !l.runCaregiverAction(w, r, ac, name) {
 			l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 		}
 	}

@@ -125,6 +125,7 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	}
 	l.registerRoutes(mux)
 	l.passkeyRoutes(mux)
+	l.proxyRoutes(mux)
 }
 
 // load finds the auth request and its client, or renders the error page.
@@ -428,6 +429,10 @@ func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *oidcop.Auth
 	l.result("ok")
 	l.audit.Record(ctx, &store.AuditEvent{TenantID: se.TenantID, Event: "login." + how, Result: "ok",
 		ActorID: se.UserID, SubjectID: se.UserID, ClientID: ar.GetClientID()})
+	if l.chooserNeeded(r, ar, se.UserID) {
+		http.Redirect(w, r, chooserURL(ar.GetID()), http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, l.op.CallbackURL(ar.GetID()), http.StatusSeeOther)
 }
 

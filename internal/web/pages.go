@@ -29,7 +29,8 @@ func LoadPages(fsys fs.FS, catalog *i18n.Catalog, secure bool) (*Pages, error) {
 	funcs := template.FuncMap{"fieldError": fieldError, "masked": maskedIn, "maskedValue": maskedValue}
 	for _, name := range []string{"login", "consent", "mfa", "mfa_call", "enroll", "backupcodes", "forgot", "reset", "register", "register_code", "message", "error", "signedout", "demo", "outbox",
 		"account", "account_confirm", "account_totp", "account_code", "account_backup", "account_passkey",
-		"account_profile", "account_email_code", "account_sessions", "account_activity", "account_apps"} {
+		"account_profile", "account_email_code", "account_sessions", "account_activity", "account_apps",
+		"proxy_choose", "account_caregivers"} {
 		files := []string{"layout.html", "partials.html", name + ".html"}
 		if strings.HasPrefix(name, "account") {
 			files = append(files, "account_partials.html") // the console's navigation

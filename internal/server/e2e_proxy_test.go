@@ -1,0 +1,272 @@
+package server_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tessera-health/tessera/internal/store"
+	"github.com/tessera-health/tessera/internal/store/storetest"
+)
+
+// Caregiver (proxy) access as an outside relying party sees it: the chooser after sign-in, the
+// delegation claims (ID token sub = the caregiver; access token sub = the patient, act.sub = the
+// caregiver, patient, narrowed scope; patient in the token response), token exchange to another
+// patient, and a revoked or expired grant refused at once.
+
+const exchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+const accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
+
+// proxySetup is a tenant with a proxy-capable client, a caregiver and two patients they may act
+// for: limited access to the first, full access to the second.
+type proxySetup struct {
+	e                 *env
+	id, sec           string
+	rp                *rp
+	carer, kid, elder *store.User
+	limited, full     *store.ProxyGrant
+}
+
+const proxyPW = "correct horse battery staple"
+
+func newProxySetup(t *testing.T, b storetest.Backend, fullExpires *time.Time) *proxySetup {
+	e := newEnv(t, b, nil)
+	s := &proxySetup{e: e}
+	s.id, s.sec = e.client(store.ClientWeb, func(c *store.Client) { c.Proxy = true; c.Name = "Family Health App" })
+	s.rp = e.rp(s.id, s.sec, "openid", "profile", "offline_access", "patient/Appointment.read", "patient/Observation.read")
+	s.carer = e.user("carer@example.org", proxyPW)
+	s.kid = e.user("kid@example.org", proxyPW)
+	s.elder = e.user("elder@example.org", proxyPW)
+	s.limited = s.grant(t, s.kid, store.ProxyLimited, nil)
+	s.full = s.grant(t, s.elder, store.ProxyFull, fullExpires)
+	return s
+}
+
+func (s *proxySetup) grant(t *testing.T, patient *store.User, access string, exp *time.Time) *store.ProxyGrant {
+	g := &store.ProxyGrant{TenantID: s.e.tenant.ID, PatientID: patient.ID, CaregiverID: s.carer.ID, Access: access,
+		Reason: "test", CreatedBy: "cli"}
+	if access == store.ProxyLimited {
+		g.ScopeSet = "limited"
+	}
+	if exp != nil {
+		u := exp.Unix()
+		g.ExpiresAt = &u
+	}
+	if err := s.e.st.CreateProxyGrant(s.e.ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// signIn signs the caregiver in and picks choice ("self" or a grant id) on the chooser.
+func (s *proxySetup) signIn(t *testing.T, b *browser, choice string) (*oauth2.Token, map[string]any, map[string]any) {
+	t.Helper()
+	u, f := s.rp.authURL()
+	b.get(u)
+	b.submitLogin(s.e.issuer, s.carer.Email, proxyPW)
+	if b.last != nil || !strings.Contains(b.body, `name="choice"`) {
+		t.Fatalf("expected the patient chooser after sign-in, got %d: %.400s", b.status, b.body)
+	}
+	for _, want := range []string{"<fieldset", "<legend>", `value="self"`, `value="` + s.limited.ID + `"`, `value="` + s.full.ID + `"`} {
+		if !strings.Contains(b.body, want) {
+			t.Fatalf("chooser lacks %q", want)
+		}
+	}
+	form := b.formFields()
+	form.Set("choice", choice)
+	b.post(s.e.issuer+"/login/patient", form)
+	tok, idt := s.rp.exchange(b.code(f), f)
+	return tok, claims(t, idt), s.accessClaims(t, tok.AccessToken)
+}
+
+// accessClaims verifies an access token's signature with the published keys and decodes it.
+func (s *proxySetup) accessClaims(t *testing.T, raw string) map[string]any {
+	t.Helper()
+	at, err := s.rp.verifier.Verify(s.e.ctx, raw)
+	if err != nil {
+		t.Fatalf("access token does not verify: %v", err)
+	}
+	return claims(t, at)
+}
+
+func (s *proxySetup) exchange(subjectToken, patient string) (int, map[string]any) {
+	code, body, _ := s.e.postForm("/oauth/token", url.Values{"grant_type": {exchangeGrant}, "subject_token": {subjectToken},
+		"subject_token_type": {accessTokenType}, "patient": {patient}}, s.id, s.sec)
+	return code, body
+}
+
+func (s *proxySetup) introspect(token string) map[string]any {
+	_, body, _ := s.e.postForm("/oauth/introspect", url.Values{"token": {token}}, s.id, s.sec)
+	return body
+}
+
+func (s *proxySetup) refresh(rt string) (*oauth2.Token, error) {
+	return s.rp.cfg.TokenSource(s.e.ctx, &oauth2.Token{RefreshToken: rt}).Token()
+}
+
+func actSub(c map[string]any) string {
+	act, _ := c["act"].(map[string]any)
+	s, _ := act["sub"].(string)
+	return s
+}
+
+func TestProxyLimitedFlowExchangeAndRevocation(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		s := newProxySetup(t, b, nil)
+		tok, id, at := s.signIn(t, newBrowser(t), s.limited.ID)
+
+		if id["sub"] != s.carer.ID {
+			t.Errorf("ID token sub = %v, want the caregiver %s", id["sub"], s.carer.ID)
+		}
+		if _, ok := id["act"]; ok {
+			t.Errorf("the ID token names the person who signed in; it has no act: %v", id["act"])
+		}
+		if at["sub"] != s.kid.ID || actSub(at) != s.carer.ID || at["patient"] != s.kid.ID {
+			t.Errorf("access token sub=%v act.sub=%v patient=%v; want patient %s acted for by %s", at["sub"], actSub(at), at["patient"], s.kid.ID, s.carer.ID)
+		}
+		if want := "openid profile offline_access patient/Appointment.read"; at["scope"] != want {
+			t.Errorf("limited access token scope = %q, want %q (no results)", at["scope"], want)
+		}
+		if tok.Extra("patient") != s.kid.ID {
+			t.Errorf("token response patient = %v, want %s", tok.Extra("patient"), s.kid.ID)
+		}
+
+		// userinfo describes the person who signed in (its sub must match the ID token's).
+		ui, err := s.rp.provider.UserInfo(s.e.ctx, oauth2.StaticTokenSource(tok))
+		if err != nil || ui.Subject != s.carer.ID {
+			t.Errorf("userinfo sub = %v (%v), want the caregiver", ui, err)
+		}
+		in := s.introspect(tok.AccessToken)
+		if in["active"] != true || in["sub"] != s.kid.ID || actSub(in) != s.carer.ID || in["patient"] != s.kid.ID {
+			t.Errorf("introspection = %v", in)
+		}
+
+		// Refresh keeps the patient context and the caregiver's ID token.
+		next, err := s.refresh(tok.RefreshToken)
+		if err != nil {
+			t.Fatalf("refresh: %v", err)
+		}
+		if c := s.accessClaims(t, next.AccessToken); c["sub"] != s.kid.ID || actSub(c) != s.carer.ID {
+			t.Errorf("refreshed access token sub=%v act=%v", c["sub"], c["act"])
+		}
+		if raw, _ := next.Extra("id_token").(string); raw != "" {
+			idt, err := s.rp.verifier.Verify(s.e.ctx, raw)
+			if err != nil || idt.Subject != s.carer.ID {
+				t.Errorf("refreshed ID token sub = %v (%v), want the caregiver", idt, err)
+			}
+		}
+
+		// Switch to the other patient without signing in again.
+		code, ex := s.exchange(next.AccessToken, s.elder.ID)
+		if code != http.StatusOK {
+			t.Fatalf("token exchange: %d %v", code, ex)
+		}
+		if ex["issued_token_type"] != accessTokenType || ex["patient"] != s.elder.ID || ex["token_type"] != "Bearer" {
+			t.Errorf("exchange response = %v", ex)
+		}
+		elderTok, _ := ex["access_token"].(string)
+		if c := s.accessClaims(t, elderTok); c["sub"] != s.elder.ID || actSub(c) != s.carer.ID || c["patient"] != s.elder.ID {
+			t.Errorf("exchanged token sub=%v act=%v patient=%v", c["sub"], c["act"], c["patient"])
+		}
+		// A stranger to the caregiver cannot be opened.
+		stranger := s.e.user("stranger@example.org", proxyPW)
+		if code, ex := s.exchange(next.AccessToken, stranger.ID); code != http.StatusBadRequest || ex["error"] != "invalid_grant" {
+			t.Errorf("exchange without a grant: %d %v", code, ex)
+		}
+
+		// The patient revokes: refresh, exchange and introspection all stop at once.
+		if err := s.e.st.RevokeProxyGrant(s.e.ctx, s.limited.ID, s.kid.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.refresh(next.RefreshToken); oauthErr(err) != "invalid_grant" {
+			t.Errorf("refresh after revocation: %v, want invalid_grant", err)
+		}
+		if code, ex := s.exchange(elderTok, s.kid.ID); code != http.StatusBadRequest || ex["error"] != "invalid_grant" {
+			t.Errorf("exchange to the revoked patient: %d %v", code, ex)
+		}
+		if in := s.introspect(next.AccessToken); in["active"] != false {
+			t.Errorf("introspection after revocation = %v, want inactive", in)
+		}
+		if _, err := s.rp.provider.UserInfo(s.e.ctx, oauth2.StaticTokenSource(next)); err == nil {
+			t.Error("userinfo accepted a token of a revoked grant")
+		}
+		// The other grant is untouched.
+		if in := s.introspect(elderTok); in["active"] != true {
+			t.Errorf("the other patient's token went inactive: %v", in)
+		}
+	})
+}
+
+func TestProxyExpiredGrant(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		exp := time.Now().Add(10 * time.Minute)
+		s := newProxySetup(t, b, &exp)
+		tok, _, at := s.signIn(t, newBrowser(t), s.full.ID)
+		if at["sub"] != s.elder.ID || at["scope"] != "openid profile offline_access patient/Appointment.read patient/Observation.read" {
+			t.Fatalf("full access token: sub=%v scope=%v", at["sub"], at["scope"])
+		}
+		self, _, _ := s.signIn(t, newBrowser(t), "self")
+		if code, _ := s.exchange(self.AccessToken, s.elder.ID); code != http.StatusOK {
+			t.Fatalf("exchange before expiry: %d", code)
+		}
+
+		// Fifteen minutes later the grant has expired.
+		s.e.st.SetClock(func() time.Time { return time.Now().Add(15 * time.Minute) })
+		if _, err := s.refresh(tok.RefreshToken); oauthErr(err) != "invalid_grant" {
+			t.Errorf("refresh after expiry: %v, want invalid_grant", err)
+		}
+		if code, ex := s.exchange(self.AccessToken, s.elder.ID); code != http.StatusBadRequest || ex["error"] != "invalid_grant" {
+			t.Errorf("exchange after expiry: %d %v", code, ex)
+		}
+		if in := s.introspect(tok.AccessToken); in["active"] != false {
+			t.Errorf("introspection after expiry = %v, want inactive", in)
+		}
+	})
+}
+
+func TestProxySelfAndNotProxyCapable(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b storetest.Backend) {
+		s := newProxySetup(t, b, nil)
+		// "Myself": an ordinary token, no delegation.
+		tok, id, at := s.signIn(t, newBrowser(t), "self")
+		if id["sub"] != s.carer.ID || at["sub"] != s.carer.ID || at["act"] != nil || at["patient"] != nil || tok.Extra("patient") != nil {
+			t.Errorf("self: id sub=%v, at=%v, patient=%v", id["sub"], at, tok.Extra("patient"))
+		}
+
+		// A disabled patient account cannot be opened, grant or not.
+		if code, _ := s.exchange(tok.AccessToken, s.elder.ID); code != http.StatusOK {
+			t.Fatalf("exchange to the elder: %d", code)
+		}
+		if err := s.e.st.ExecRaw(s.e.ctx, "UPDATE users SET disabled = ? WHERE id = ?", true, s.elder.ID); err != nil {
+			t.Fatal(err)
+		}
+		if code, ex := s.exchange(tok.AccessToken, s.elder.ID); code != http.StatusBadRequest || ex["error"] != "invalid_grant" {
+			t.Errorf("exchange to a disabled patient: %d %v", code, ex)
+		}
+
+		// An application not marked proxy-capable never shows the chooser.
+		plainID, plainSec := s.e.client(store.ClientWeb, nil)
+		plain := s.e.rp(plainID, plainSec)
+		br := newBrowser(t)
+		u, f := plain.authURL()
+		br.get(u)
+		br.submitLogin(s.e.issuer, s.carer.Email, proxyPW)
+		if br.last == nil {
+			t.Fatalf("a client that is not proxy-capable showed a page after sign-in: %d %.300s", br.status, br.body)
+		}
+		ptok, pid := plain.exchange(br.code(f), f)
+		if pid.Subject != s.carer.ID {
+			t.Errorf("sub = %s", pid.Subject)
+		}
+		// Nor can it exchange tokens for a patient.
+		code, body, _ := s.e.postForm("/oauth/token", url.Values{"grant_type": {exchangeGrant}, "subject_token": {ptok.AccessToken},
+			"subject_token_type": {accessTokenType}, "patient": {s.kid.ID}}, plainID, plainSec)
+		if code != http.StatusBadRequest || body["error"] != "unauthorized_client" {
+			t.Errorf("exchange by a client that is not proxy-capable: %d %v", code, body)
+		}
+	})
+}
