@@ -166,9 +166,12 @@ type Client struct {
 	IDTokenAlg             string     `gorm:"column:id_token_alg"`
 	FirstParty             bool
 	MinACR                 string `gorm:"column:min_acr"`
-	Disabled               bool
-	CreatedAt              int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt              int64 `gorm:"autoUpdateTime:false"`
+	// Scopes are the extra scopes a service client may be granted (admin:read, admin:write);
+	// only an administrator adds them.
+	Scopes    StringList `gorm:"column:scopes"`
+	Disabled  bool
+	CreatedAt int64 `gorm:"autoCreateTime:false"`
+	UpdatedAt int64 `gorm:"autoUpdateTime:false"`
 }
 
 // SigningKey is one token-signing key pair; the private half is sealed with the server's secret
