@@ -345,6 +345,9 @@ func (s *Store) TenantPractice(ctx context.Context, tenantID, id string) (*Pract
 // RenamePractice renames a practice of a tenant; a name already used in the tenant is
 // ErrConflict.
 func (s *Store) RenamePractice(ctx context.Context, tenantID, id, name string) error {
+	if _, err := s.TenantPractice(ctx, tenantID, id); err != nil {
+		return err // another tenant's practice is not found before anything else is judged
+	}
 	var n int64
 	if err := s.db.WithContext(ctx).Model(&Practice{}).Where("tenant_id = ? AND name = ? AND id <> ?", tenantID, name, id).Count(&n).Error; err != nil {
 		return err
