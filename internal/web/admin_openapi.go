@@ -19,7 +19,7 @@ func (x *AdminConsole) OpenAPI() map[string]any {
 	schemas := map[string]any{}
 	errorRef := map[string]any{"$ref": "#/components/schemas/Error"}
 	schemas["Error"] = map[string]any{"type": "object", "required": []string{"error"}, "properties": map[string]any{
-		"error": map[string]any{"type": "string", "description": "invalid_request, invalid_token, insufficient_scope, not_found, conflict, mfa_locked, self, temporarily_unavailable"},
+		"error":             map[string]any{"type": "string", "description": "invalid_request, invalid_token, insufficient_scope, not_found, conflict, mfa_locked, self, temporarily_unavailable"},
 		"error_description": map[string]any{"type": "string"}, "field": map[string]any{"type": "string", "description": "the input at fault"}}}
 	errResp := func(desc string) map[string]any {
 		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": errorRef}}}
@@ -45,10 +45,10 @@ func (x *AdminConsole) OpenAPI() map[string]any {
 		}
 		responses := map[string]any{
 			strconv.Itoa(status): map[string]any{"description": "success", "content": map[string]any{"application/json": map[string]any{"schema": schemaRef(schemas, rt.Response)}}},
-			"400":        errResp("invalid input (the field is named)"),
-			"401":        errResp("no token, or an invalid, expired or revoked one (with WWW-Authenticate)"),
-			"403":        errResp("the token lacks the scope (insufficient_scope)"),
-			"404":        errResp("no such resource in the token's tenant"),
+			"400":                errResp("invalid input (the field is named)"),
+			"401":                errResp("no token, or an invalid, expired or revoked one (with WWW-Authenticate)"),
+			"403":                errResp("the token lacks the scope (insufficient_scope)"),
+			"404":                errResp("no such resource in the token's tenant"),
 		}
 		if rt.Method != "GET" {
 			responses["409"] = errResp("conflict: a name or email already used, MFA locked on, or an administrator acting on their own account")
@@ -80,7 +80,6 @@ func (x *AdminConsole) OpenAPI() map[string]any {
 		},
 	}
 }
-
 
 func operationID(method, path string) string {
 	var b strings.Builder
