@@ -252,9 +252,10 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	c := newCommand("client create", stderr)
 	var ref, name, typ, alg, minACR string
 	var thirdParty bool
-	var redirects, postLogout multi
+	var redirects, postLogout, scopes multi
 	c.fs.StringVar(&ref, "tenant", "", "the tenant's id or name (required)")
 	c.fs.StringVar(&name, "name", "", "the application's name, shown on the sign-in page (required)")
+	c.fs.Var(&scopes, "scope", "an admin API scope a service client may ask for: admin:read or admin:write (repeatable; service clients only)")
 	c.fs.StringVar(&typ, "type", store.ClientWeb, "web (confidential, with a secret), public (PKCE, no secret) or service (client_credentials only)")
 	c.fs.Var(&redirects, "redirect-uri", "a redirect URI (repeatable); https, or http on a loopback address")
 	c.fs.Var(&postLogout, "post-logout-redirect-uri", "a post-logout redirect URI (repeatable)")
@@ -287,13 +288,22 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return usagef("redirect URI %v", err)
 		}
 	}
+	for _, sc := range scopes {
+		if !slices.Contains(store.AdminScopes, sc) {
+			return usagef("--scope %q: use admin:read or admin:write", sc)
+		}
+		if typ != store.ClientService {
+			return usagef("--scope: only a service client (--type service) may be granted admin scopes")
+		}
+	}
 	st, t, err := c.openTenant(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	cl := &store.Client{TenantID: t.ID, Name: strings.TrimSpace(name), Type: typ, FirstParty: !thirdParty,
-		RedirectURIs: store.StringList(redirects), PostLogoutRedirectURIs: store.StringList(postLogout), IDTokenAlg: alg, MinACR: minACR}
+		RedirectURIs: store.StringList(redirects), PostLogoutRedirectURIs: store.StringList(postLogout), IDTokenAlg: alg, MinACR: minACR,
+		Scopes: store.StringList(scopes)}
 	out := map[string]any{"client_id": nil, "client_secret": nil}
 	box, err := c.box(ctx, st) // also for a public client: no change that could not be audited
 	if err != nil {
@@ -307,7 +317,7 @@ func clientCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := st.CreateClient(ctx, cl); err != nil {
 		return err
 	}
-	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "client.created", ClientID: cl.ID, Detail: "type=" + typ}); err != nil {
+	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "client.created", ClientID: cl.ID, Detail: "type=" + typ + " scopes=" + strings.Join(scopes, ",")}); err != nil {
 		return err
 	}
 	out["client_id"] = cl.ID
