@@ -238,6 +238,8 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 
 	nav("account page", e.issuer+"/account/security", "h1")
 	check("account security")
+
+	adminAxePages(t, ctx, e, lang, check)
 }
 
 // setValue fills a field as if typed (chromedp.SetValue fails on inputs with this Chromium).
