@@ -26,6 +26,7 @@ func TestConformance(t *testing.T) {
 		t.Run(b.Name+" browsers", func(t *testing.T) { storetest.RunBrowserTests(t, b) })
 		t.Run(b.Name+" passkeys", func(t *testing.T) { storetest.RunPasskeyTests(t, b) })
 		t.Run(b.Name+" policy", func(t *testing.T) { storetest.RunPolicyTests(t, b) })
+		t.Run(b.Name+" admin", func(t *testing.T) { storetest.RunAdminTests(t, b) })
 	}
 }
 
