@@ -62,8 +62,10 @@ func bad(field, code, format string, a ...any) error {
 	return &InputError{Field: field, Code: code, Detail: fmt.Sprintf(format, a...)}
 }
 
-// Actor is who acts: an administrator signed in to the console (UserID), or a service client
-// holding an admin token (ClientID). TenantID is theirs, and the only tenant they reach.
+// Actor is who acts: an administrator signed in to the console (UserID, with the console's
+// Admin client as ClientID), or a service client holding an admin token (ClientID alone). The
+// audit's actor is the UserID when there is one, else the ClientID. TenantID is theirs, and the
+// only tenant they reach.
 type Actor struct {
 	TenantID string
 	UserID   string

@@ -157,6 +157,25 @@ func TestAdminAPI(t *testing.T) {
 		if n := outboxCount(e.env, "email", "new.nurse@example.org"); n != 1 {
 			t.Fatalf("invitation emails: %d", n)
 		}
+		// The invitation's link sets the password, and the person can sign in with it.
+		var link string
+		for _, msg := range e.node.Outbox.List() {
+			if msg.To == "new.nurse@example.org" {
+				link = resetLinkRe.FindString(msg.Body)
+			}
+		}
+		nb := newBrowser(t)
+		nb.get(link)
+		pf := nb.formFields()
+		pf.Set("password", "a long passphrase here")
+		pf.Set("password2", "a long passphrase here")
+		nb.post(e.issuer+"/reset", pf)
+		if nb.status != 200 {
+			t.Fatalf("setting the password from the invitation: %d %.300s", nb.status, nb.body)
+		}
+		if _, out, _ := e.api(t, tok, "GET", v1+"/members/"+invited, nil); out["password_set"] != true {
+			t.Fatalf("password not set: %v", out)
+		}
 		if st, out, _ := e.api(t, tok, "POST", v1+"/members", map[string]any{"email": "NEW.nurse@example.org"}); st != 409 {
 			t.Fatalf("duplicate email: %d %v", st, out)
 		}
@@ -624,6 +643,11 @@ func TestAdminConsoleActions(t *testing.T) {
 		if u, _ := e.st.UserByID(e.ctx, doc.ID); u.LockedAt != nil {
 			t.Fatal("still locked")
 		}
+		adm, _ := e.st.UserByEmail(e.ctx, e.tenant.ID, "admin@example.org")
+		evs, _ := e.st.SearchAudit(e.ctx, e.tenant.ID, store.AuditFilter{Event: "user.unlock"})
+		if len(evs) != 1 || evs[0].ActorID != adm.ID || evs[0].SubjectID != doc.ID || evs[0].ClientID != store.AdminClientID(e.tenant.ID) || evs[0].IP == "" {
+			t.Fatalf("the unlock's audit row: %+v", evs)
+		}
 		// Reset MFA (the confirmation is fresh now).
 		e.act(br, "/admin/members/"+doc.ID+"/reset-mfa", nil)
 		if !strings.Contains(br.body, "Two-step sign-in was reset") || !strings.Contains(br.body, "Not enrolled") {
@@ -633,7 +657,6 @@ func TestAdminConsoleActions(t *testing.T) {
 			t.Fatalf("notices: %d", n)
 		}
 		// The administrator's own account cannot be reset or disabled here.
-		adm, _ := e.st.UserByEmail(e.ctx, e.tenant.ID, "admin@example.org")
 		e.act(br, "/admin/members/"+adm.ID+"/disable", nil)
 		if br.status != 409 {
 			t.Fatalf("self-disable: %d", br.status)

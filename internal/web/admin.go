@@ -250,7 +250,7 @@ func (x *AdminConsole) gate(w http.ResponseWriter, r *http.Request) (*adminCtx, 
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return nil, false
 	}
-	return &adminCtx{ac: ac, actor: admin.Actor{TenantID: ac.tenant.ID, UserID: ac.user.ID}}, true
+	return &adminCtx{ac: ac, actor: admin.Actor{TenantID: ac.tenant.ID, UserID: ac.user.ID, ClientID: store.AdminClientID(ac.tenant.ID)}}, true
 }
 
 // guard wraps a console route: forms are bounded, parsed and CSRF-checked; then the gate; then,

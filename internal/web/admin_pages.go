@@ -37,6 +37,10 @@ func (x *AdminConsole) render(w http.ResponseWriter, r *http.Request, c *adminCt
 // fail answers a service error on a console page: not found is a 404 page; a refused input is
 // shown on the page again by redo, next to its field.
 func (x *AdminConsole) fail(w http.ResponseWriter, r *http.Request, err error, redo func(status int, problems []Problem)) {
+	if redo == nil {
+		// A page read, not a form: there is nowhere to show a problem but the error page.
+		redo = func(status int, _ []Problem) { x.l.pages.Error(w, r, status, "error.form") }
+	}
 	var in *admin.InputError
 	switch {
 	case errors.As(err, &in):
