@@ -667,8 +667,16 @@ func TestAdminConsoleActions(t *testing.T) {
 		if !strings.Contains(br.body, "covers every practice") || !strings.Contains(br.body, "cannot be turned off again") {
 			t.Fatal("the policy page does not say the switch covers every practice and cannot be undone")
 		}
-		form := url.Values{"mfa": {"required"}, "remember_device_days": {"7"}, "passkey_mfa_days": {"90"}, "remember_device_network": {"exact"},
-			"remember_device_mfa": {"on"}}
+		form := url.Values{"mfa": {"required"}, "remember_device_days": {"9000"}, "passkey_mfa_days": {"90"}, "remember_device_network": {"exact"},
+			"remember_device_mfa": {"on"}, "phone_region": {"GB"}}
+		e.act(br, "/admin/policy", form)
+		if br.status != 400 || !strings.Contains(br.body, `id="f-remember-device-days-error"`) || !strings.Contains(br.body, `href="#f-remember-device-days"`) {
+			t.Fatalf("bad days: %d %.800s", br.status, br.body)
+		}
+		if tn, _ := e.st.TenantByID(e.ctx, e.tenant.ID); tn.MFAMode != store.MFAOptional {
+			t.Fatal("a refused form changed the policy")
+		}
+		form.Set("remember_device_days", "7")
 		e.act(br, "/admin/policy", form)
 		if !strings.Contains(br.body, "The policy was saved.") || strings.Contains(br.body, `name="mfa"`) {
 			t.Fatalf("policy: %d %.800s", br.status, br.body)
@@ -678,8 +686,19 @@ func TestAdminConsoleActions(t *testing.T) {
 		if br.status != 409 {
 			t.Fatalf("MFA turned off: %d", br.status)
 		}
-		if tn, _ := e.st.TenantByID(e.ctx, e.tenant.ID); tn.MFAMode != store.MFARequired {
-			t.Fatal("MFA is not required")
+		if tn, _ := e.st.TenantByID(e.ctx, e.tenant.ID); tn.MFAMode != store.MFARequired || tn.PhoneRegion != "GB" {
+			t.Fatalf("policy after the switch: %s %s", tn.MFAMode, tn.PhoneRegion)
+		}
+
+		// Invite through the console, with a refused email first.
+		br.get(e.issuer + "/admin/members/new")
+		e.act(br, "/admin/members", url.Values{"email": {"not an email"}, "role": {"staff"}})
+		if br.status != 400 || !strings.Contains(br.body, `id="f-email-error"`) {
+			t.Fatalf("bad invite: %d %.600s", br.status, br.body)
+		}
+		e.act(br, "/admin/members", url.Values{"email": {"new.nurse@example.org"}, "name": {"Nora Nurse"}, "role": {"staff"}})
+		if !strings.Contains(br.body, "The invitation was sent.") || !strings.Contains(br.body, "Not set yet") {
+			t.Fatalf("invite: %d %.600s", br.status, br.body)
 		}
 
 		// Audit page with filters.

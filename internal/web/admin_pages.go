@@ -257,6 +257,9 @@ func (x *AdminConsole) policyUpdate(w http.ResponseWriter, r *http.Request, c *a
 	ch := admin.PolicyChanges{EnforceFrom: str("enforce_from"), SelfRegistration: on("self_registration"),
 		RememberDeviceNetwork: str("remember_device_network"), RememberDeviceMFA: on("remember_device_mfa"),
 		PatientsMayDisableMFA: on("patients_may_disable_mfa"), HelpContact: str("help_contact")}
+	if f.Has("phone_region") {
+		ch.PhoneRegion = str("phone_region")
+	}
 	if f.Has("mfa") {
 		ch.MFA = str("mfa")
 	}
