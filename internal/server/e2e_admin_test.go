@@ -717,6 +717,12 @@ func TestAdminConsoleActions(t *testing.T) {
 		if !strings.Contains(br.body, `id="client-secret"`) {
 			t.Fatalf("client: %d %.800s", br.status, br.body)
 		}
+		// "Sign in again" (for an administrator whose only factor the confirm page cannot ask)
+		// really asks again: the password page, not a silent pass through the live session.
+		br.get(e.issuer + "/admin/login?fresh=1")
+		if !strings.Contains(br.body, `autocomplete="current-password"`) {
+			t.Fatalf("a fresh sign-in did not ask for the password: %d %.300s", br.status, br.body)
+		}
 		cs, _ := e.st.Clients(e.ctx, e.tenant.ID)
 		if i := slices.IndexFunc(cs, func(c store.Client) bool { return c.Name == "Sync" }); i < 0 || !slices.Equal(cs[i].Scopes, store.StringList{"admin:read"}) {
 			t.Fatalf("clients: %+v", cs)
