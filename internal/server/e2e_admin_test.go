@@ -729,3 +729,39 @@ func TestAdminConsoleActions(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminConfirmOtherMethod: "Confirm it's you" in the console offers the administrator's other
+// methods (for an administrator, whose role allows an app, passkeys and backup codes: a backup
+// code); one confirms too, and the action it carried runs with its fields.
+func TestAdminConfirmOtherMethod(t *testing.T) {
+	e := newDevEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite})
+	adm, secret := e.adminUser(t, "admin@example.org")
+	codes, err := e.node.Login.Backup.Generate(e.ctx, adm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := newBrowser(t)
+	e.adminSignIn(t, br, "admin@example.org", secret)
+	br.get(e.issuer + "/admin/clients")
+	e.staleConfirmation(t)
+	e.act(br, "/admin/clients", url.Values{"name": {"Lab portal"}, "type": {"web"}, "redirect_uris": {"https://lab.example.org/cb"}})
+	if !strings.Contains(br.body, `action="/admin/confirm/method"`) || !strings.Contains(br.body, `value="backup_code"`) {
+		t.Fatalf("no other method offered: %d %.800s", br.status, br.body)
+	}
+	f := br.formFields()
+	f.Set("use", "backup_code")
+	br.post(e.issuer+"/admin/confirm/method", f)
+	if !strings.Contains(br.body, `action="/admin/confirm"`) || !strings.Contains(br.body, `name="method" value="backup_code"`) {
+		t.Fatalf("the backup-code page: %d %.800s", br.status, br.body)
+	}
+	f = br.formFields()
+	f.Set("code", codes[0])
+	br.post(e.issuer+"/admin/confirm", f)
+	if !strings.Contains(br.body, `id="client-secret"`) {
+		t.Fatalf("the client was not created after the backup code: %d %.800s", br.status, br.body)
+	}
+	cs, _ := e.st.Clients(e.ctx, e.tenant.ID)
+	if len(cs) != 1 || cs[0].Name != "Lab portal" || cs[0].RedirectURIs[0] != "https://lab.example.org/cb" {
+		t.Fatalf("clients: %+v", cs)
+	}
+}
