@@ -765,3 +765,23 @@ func TestAdminConfirmOtherMethod(t *testing.T) {
 		t.Fatalf("clients: %+v", cs)
 	}
 }
+
+// TestAccountConfirmStillAccount: the confirm page the admin console shares keeps the account
+// console's own form actions, the other-methods forms included.
+func TestAccountConfirmStillAccount(t *testing.T) {
+	e := newDevEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite})
+	u, secret := e.appUser(t, "pat@example.org")
+	sms := &store.Factor{UserID: u.ID, TenantID: e.tenant.ID, Kind: "sms", Label: "+12025550123"}
+	if err := e.st.CreateFactor(e.ctx, sms); err != nil {
+		t.Fatal(err)
+	}
+	e.st.ActivateFactor(e.ctx, u.ID, sms.ID)
+	br := newBrowser(t)
+	e.accountSignIn(t, br, "pat@example.org", secret)
+	e.staleConfirmation(t)
+	e.act(br, "/account/default", url.Values{"factorID": {sms.ID}})
+	if br.status != 200 || !strings.Contains(br.body, `action="/account/confirm"`) ||
+		!strings.Contains(br.body, `action="/account/confirm/method"`) || !strings.Contains(br.body, `href="/account/security"`) {
+		t.Fatalf("account confirm page: %d %.1500s", br.status, br.body)
+	}
+}
