@@ -9,11 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/tessera-health/tessera/internal/admin"
 	"github.com/tessera-health/tessera/internal/authn"
 	"github.com/tessera-health/tessera/internal/keys"
 	"github.com/tessera-health/tessera/internal/oidcop"
@@ -49,7 +48,7 @@ type tenantPolicy struct {
 }
 
 // maxRememberDays bounds --remember-device-days (a year; the seeds ask for 7).
-const maxRememberDays = 365
+const maxRememberDays = admin.MaxRememberDays
 
 func (p *tenantPolicy) register(c *command) {
 	c.fs.StringVar(&p.mfa, "mfa", "", "MFA for every practice of the tenant: off, optional or required (default optional)")
@@ -77,43 +76,52 @@ func onOff(flag, v string) (bool, error) {
 	return false, usagef("--%s %q: use on or off", flag, v)
 }
 
+// apply reads the flags that were set into the admin service's policy changes and applies them
+// with its rules (the same bounds and one-way MFA switch as the admin console and API); a value
+// it refuses is a usage error naming the flag.
 func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
+	var ch admin.PolicyChanges
+	raw := map[string]string{}
+	str := func(flag, v string) *string {
+		raw[flag] = v
+		return &v
+	}
+	days := func(flag, v string, max int) (*int, error) {
+		raw[flag] = v
+		d, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			if flag == "passkey-mfa-days" {
+				return nil, usagef("--%s %q: use a whole number of days from 0 to %d", flag, v, max)
+			}
+			return nil, usagef("--%s %q: use a whole number of days from 0 (off) to %d", flag, v, max)
+		}
+		return &d, nil
+	}
+	onOffFlag := func(flag, v string) (*bool, error) {
+		on, err := onOff(flag, v)
+		return &on, err
+	}
+	var err error
 	if c.set("mfa") {
-		if !slices.Contains([]string{store.MFAOff, store.MFAOptional, store.MFARequired}, p.mfa) {
-			return usagef("--mfa %q: use off, optional or required", p.mfa)
-		}
-		if t.MFAMode == store.MFARequired && p.mfa != store.MFARequired {
-			return errors.New("MFA is required for this tenant and cannot be turned off once it is on")
-		}
-		t.MFAMode = p.mfa
+		ch.MFA = str("mfa", p.mfa)
 	}
 	if c.set("phone-region") {
-		region := strings.ToUpper(strings.TrimSpace(p.phoneRegion))
-		if !phone.KnownRegion(region) {
-			return usagef("--phone-region %q: use a two-letter region such as US, GB or DE", p.phoneRegion)
-		}
-		t.PhoneRegion = region
+		ch.PhoneRegion = str("phone-region", p.phoneRegion)
 	}
 	if c.set("self-registration") {
-		on, err := onOff("self-registration", p.selfRegistration)
-		if err != nil {
+		if ch.SelfRegistration, err = onOffFlag("self-registration", p.selfRegistration); err != nil {
 			return err
 		}
-		t.SelfRegistration = on
 	}
 	if c.set("remember-device-days") {
-		d, err := strconv.Atoi(strings.TrimSpace(p.rememberDays))
-		if err != nil || d < 0 || d > maxRememberDays {
-			return usagef("--remember-device-days %q: use a whole number of days from 0 (off) to %d", p.rememberDays, maxRememberDays)
+		if ch.RememberDeviceDays, err = days("remember-device-days", p.rememberDays, maxRememberDays); err != nil {
+			return err
 		}
-		t.RememberDeviceDays = &d
 	}
 	if c.set("passkey-mfa-days") {
-		d, err := strconv.Atoi(strings.TrimSpace(p.passkeyDays))
-		if err != nil || d < 0 || d > 365 {
-			return usagef("--passkey-mfa-days %q: use a whole number of days from 0 to 365", p.passkeyDays)
+		if ch.PasskeyMFADays, err = days("passkey-mfa-days", p.passkeyDays, 365); err != nil {
+			return err
 		}
-		t.PasskeyMFADays = &d
 	}
 	if c.set("provider-passkey-attestation") {
 		if p.passkeyAttestation != store.AttestationRequired && p.passkeyAttestation != store.AttestationNone {
@@ -144,48 +152,37 @@ func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
 		return usagef("--provider-passkey-aaguid needs --provider-passkey-attestation required: without a verified attestation an AAGUID is only the authenticator's own claim")
 	}
 	if c.set("remember-device-network") {
-		if !slices.Contains(store.NetworkModes, p.rememberNetwork) {
-			return usagef("--remember-device-network %q: use exact, prefix or off", p.rememberNetwork)
-		}
-		t.RememberDeviceNetwork = p.rememberNetwork
+		ch.RememberDeviceNetwork = str("remember-device-network", p.rememberNetwork)
 	}
 	if c.set("remember-device-mfa") {
-		on, err := onOff("remember-device-mfa", p.rememberMFA)
-		if err != nil {
+		if ch.RememberDeviceMFA, err = onOffFlag("remember-device-mfa", p.rememberMFA); err != nil {
 			return err
 		}
-		t.RememberDeviceMFA = &on
 	}
 	if c.set("patients-may-disable-mfa") {
-		on, err := onOff("patients-may-disable-mfa", p.patientsOff)
-		if err != nil {
+		if ch.PatientsMayDisableMFA, err = onOffFlag("patients-may-disable-mfa", p.patientsOff); err != nil {
 			return err
 		}
-		t.PatientsMayDisableMFA = on
 	}
 	if c.set("help-contact") {
-		help := strings.TrimSpace(p.helpContact)
-		if n := utf8.RuneCountInString(help); n > store.MaxHelpContact {
-			return usagef("--help-contact: %d characters; keep it to at most %d (a sentence with a phone number and opening hours)", n, store.MaxHelpContact)
-		}
-		if strings.IndexFunc(help, unicode.IsControl) >= 0 {
-			return usagef("--help-contact: use one line of plain text, without line breaks")
-		}
-		t.HelpContact = help
+		ch.HelpContact = str("help-contact", p.helpContact)
 	}
 	if c.set("enforce-from") {
-		if p.enforceFrom == "" {
-			t.EnforceFrom = nil
-			return nil
-		}
-		d, err := time.Parse("2006-01-02", p.enforceFrom)
-		if err != nil {
-			return usagef("--enforce-from %q: use a date like 2027-03-31", p.enforceFrom)
-		}
-		u := d.Unix()
-		t.EnforceFrom = &u
+		ch.EnforceFrom = str("enforce-from", p.enforceFrom)
 	}
-	return nil
+	err = ch.Apply(t)
+	var in *admin.InputError
+	switch {
+	case errors.Is(err, admin.ErrMFALocked):
+		return errors.New("MFA is required for this tenant and cannot be turned off once it is on")
+	case errors.As(err, &in):
+		flag := strings.ReplaceAll(in.Field, "_", "-")
+		if flag == "help-contact" {
+			return usagef("--%s: %s", flag, in.Detail)
+		}
+		return usagef("--%s %q: %s", flag, raw[flag], in.Detail)
+	}
+	return err
 }
 
 func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -181,6 +181,17 @@ func TestCLIAdministration(t *testing.T) {
 		{name: "client create public by tenant name", args: []string{"client", "create", "--tenant", "Riverside Health", "--name", "App", "--type", "public",
 			"--redirect-uri", "http://127.0.0.1:7000/cb"}, check: publicClient},
 		{name: "client create service", args: []string{"client", "create", "--tenant", "{tenant}", "--name", "Lab feed", "--type", "service"}, check: webClient},
+		{name: "client create service with admin scopes", args: []string{"client", "create", "--tenant", "{tenant}", "--name", "HR sync", "--type", "service",
+			"--scope", "admin:read", "--scope", "admin:write"}, check: func(t *testing.T, c *cliEnv, out map[string]any) {
+			cl, err := c.store().ClientByID(context.Background(), out["client_id"].(string))
+			if err != nil || !slices.Equal(cl.Scopes, store.StringList{"admin:read", "admin:write"}) {
+				t.Errorf("scopes: %v %v", cl, err)
+			}
+		}},
+		{name: "client create web refuses admin scope", args: []string{"client", "create", "--tenant", "{tenant}", "--name", "P",
+			"--redirect-uri", "https://a.example/cb", "--scope", "admin:read"}, code: 2, want: "only a service client"},
+		{name: "client create unknown scope", args: []string{"client", "create", "--tenant", "{tenant}", "--name", "S", "--type", "service",
+			"--scope", "admin:everything"}, code: 2, want: "use admin:read or admin:write"},
 		{name: "client create service refuses redirect", args: []string{"client", "create", "--tenant", "{tenant}", "--name", "S", "--type", "service",
 			"--redirect-uri", "https://a.example/cb"}, code: 2, want: "takes no --redirect-uri"},
 		{name: "client create service refuses post-logout", args: []string{"client", "create", "--tenant", "{tenant}", "--name", "S", "--type", "service",

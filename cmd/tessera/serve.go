@@ -172,11 +172,12 @@ func printDemo(w io.Writer, issuer string) {
   Open the demo patient portal:  %[1]s/demo
   Sign in as the demo patient:   %[2]s  /  %[3]s
   or as the demo provider:       %[4]s  /  %[5]s
+  Admin console:                 %[1]s/admin  as  %[6]s  /  %[7]s
 
   Discovery:   %[1]s/.well-known/openid-configuration
   Dev outbox:  %[1]s/dev/outbox
 
-`, issuer, demo.PatientEmail, demo.PatientPassword, demo.ProviderEmail, demo.ProviderPassword)
+`, issuer, demo.PatientEmail, demo.PatientPassword, demo.ProviderEmail, demo.ProviderPassword, demo.AdminEmail, demo.AdminPassword)
 }
 
 // phoneGateway builds the sender of texts and calls (wrapped in retries with backoff), the

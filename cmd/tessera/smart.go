@@ -23,20 +23,33 @@ type clientSMART struct {
 }
 
 func (f *clientSMART) register(c *command) {
-	c.fs.Var(&f.scope, "scope", "a scope the client may be granted (repeatable), e.g. openid, fhirUser, launch/patient, offline_access, patient/*.rs, user/Observation.read; without any, the standard OpenID scopes")
+	c.fs.Var(&f.scope, "scope", "a scope the client may be granted (repeatable), e.g. openid, fhirUser, launch/patient, offline_access, patient/*.rs, user/Observation.read; without any, the standard OpenID scopes; admin:read and admin:write grant a service client the admin API")
 	c.fs.StringVar(&f.scopes, "scopes", "", `the allowed scopes as one space-separated list ("" clears the list), e.g. "openid fhirUser launch/patient patient/*.rs"`)
 	c.fs.StringVar(&f.logoutURI, "backchannel-logout-uri", "", "where Tessera POSTs a logout token when a session this client signed in to ends (OpenID Connect Back-Channel Logout); \"\" for none")
 	c.fs.StringVar(&f.sessionRequire, "backchannel-logout-session-required", "", "on: the client needs sid in logout tokens (Tessera always sends it)")
 }
 
 // apply validates the flags that were given and returns the settings they change.
-func (f *clientSMART) apply(c *command, typ string) (store.ClientSettings, error) {
-	var out store.ClientSettings
+func (f *clientSMART) apply(c *command, typ string) (store.ClientChanges, error) {
+	var out store.ClientChanges
 	if c.set("scope") || c.set("scopes") {
 		list := append(strings.Fields(f.scopes), f.scope...)
 		var clean []string
+		admin := store.StringList{}
 		for _, s := range list {
 			s = strings.TrimSpace(s)
+			if strings.HasPrefix(s, "admin:") && !contains(store.AdminScopes, s) {
+				return out, usagef("--scope %q: the admin API's scopes are admin:read and admin:write; use admin:read or admin:write", s)
+			}
+			if contains(store.AdminScopes, s) { // the admin API's: granted, and to services only
+				if typ != store.ClientService {
+					return out, usagef("--scope %s: only a service client (--type service) may be granted admin scopes", s)
+				}
+				if !contains(admin, s) {
+					admin = append(admin, s)
+				}
+				continue
+			}
 			if !oidcop.ValidScope(s) {
 				return out, usagef("--scope %q: not a scope (examples: openid, fhirUser, launch/patient, patient/*.rs, user/Observation.read)", s)
 			}
@@ -47,8 +60,11 @@ func (f *clientSMART) apply(c *command, typ string) (store.ClientSettings, error
 		if len(clean) > 0 && !contains(clean, "openid") && typ != store.ClientService {
 			clean = append([]string{"openid"}, clean...) // a person's sign-in is always OpenID Connect
 		}
-		joined := strings.Join(clean, " ")
-		out.AllowedScopes = &joined
+		out.Scopes = &admin
+		if len(clean) > 0 || len(admin) == 0 {
+			joined := strings.Join(clean, " ")
+			out.AllowedScopes = &joined
+		}
 	}
 	if c.set("backchannel-logout-uri") {
 		uri := strings.TrimSpace(f.logoutURI)
@@ -82,12 +98,15 @@ func contains(list []string, v string) bool {
 }
 
 // applyTo copies the settings into a client about to be created.
-func applySettings(cl *store.Client, s store.ClientSettings) {
+func applySettings(cl *store.Client, s store.ClientChanges) {
 	if s.AllowedScopes != nil {
 		cl.AllowedScopes = *s.AllowedScopes
 	}
 	if s.BackchannelLogoutURI != nil {
 		cl.BackchannelLogoutURI = *s.BackchannelLogoutURI
+	}
+	if s.Scopes != nil {
+		cl.Scopes = *s.Scopes
 	}
 	if s.BackchannelLogoutSessionRequired != nil {
 		cl.BackchannelLogoutSessionRequired = *s.BackchannelLogoutSessionRequired
@@ -95,10 +114,13 @@ func applySettings(cl *store.Client, s store.ClientSettings) {
 }
 
 // settingsSummary says what changed, for the audit detail (no secrets in these).
-func settingsSummary(s store.ClientSettings) string {
+func settingsSummary(s store.ClientChanges) string {
 	var parts []string
 	if s.AllowedScopes != nil {
 		parts = append(parts, "scopes="+*s.AllowedScopes)
+	}
+	if s.Scopes != nil && len(*s.Scopes) > 0 {
+		parts = append(parts, "admin_scopes="+strings.Join(*s.Scopes, ","))
 	}
 	if s.BackchannelLogoutURI != nil {
 		parts = append(parts, "backchannel_logout_uri="+*s.BackchannelLogoutURI)
@@ -170,7 +192,7 @@ func clientUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, err := c.box(ctx, st); err != nil { // no change that could not be audited
 		return err
 	}
-	if err := st.UpdateClient(ctx, cl.ID, set); err != nil {
+	if err := st.UpdateClient(ctx, cl.TenantID, cl.ID, set); err != nil {
 		return err
 	}
 	if err := c.record(ctx, st, &store.AuditEvent{TenantID: t.ID, Event: "client.updated", ClientID: cl.ID, Detail: summary}); err != nil {

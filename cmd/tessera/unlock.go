@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tessera-health/tessera/internal/admin"
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/store"
 )
@@ -38,15 +39,11 @@ func userUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	was, err := st.Unlock(ctx, u.ID)
+	// The same operation as the admin console's and API's, audited with the actor "cli".
+	svc := admin.New(st, audit.New(st, box.Hasher("audit-chain")), nil)
+	was, err := svc.Unlock(ctx, admin.Actor{TenantID: t.ID, UserID: "cli"}, u.ID)
 	if err != nil {
 		return err
 	}
-	result := "ok"
-	if !was {
-		result = "not_locked"
-	}
-	audit.New(st, box.Hasher("audit-chain")).Record(ctx, &store.AuditEvent{TenantID: t.ID, Event: "user.unlock",
-		Result: result, ActorID: "cli", SubjectID: u.ID})
 	return printJSON(stdout, map[string]any{"id": u.ID, "was_locked": was})
 }

@@ -21,7 +21,11 @@ const (
 	PatientPassword  = "demo-patient-pass"
 	ProviderEmail    = "provider@demo.tessera.test"
 	ProviderPassword = "demo-provider-pass"
-	ClientName       = "Demo Patient Portal"
+	// The demo tenant's administrator, for the admin console (/admin); it is asked to set up a
+	// second factor at its first sign-in there.
+	AdminEmail    = "admin@demo.tessera.test"
+	AdminPassword = "demo-admin-pass"
+	ClientName    = "Demo Patient Portal"
 )
 
 // Hasher hashes client secrets and passwords as the server does.
@@ -65,6 +69,7 @@ func Seed(ctx context.Context, st *store.Store, secrets Hasher, pw PasswordHashe
 	}{
 		{PatientEmail, PatientPassword, "Pat Demo", "Pat", "Demo", store.RolePatient, "+12025550123"},
 		{ProviderEmail, ProviderPassword, "Dr. Riley Demo", "Riley", "Demo", store.RoleProvider, ""},
+		{AdminEmail, AdminPassword, "Alex Admin", "Alex", "Admin", store.RoleAdmin, ""},
 	}
 	for _, p := range people {
 		if _, err := st.UserByEmail(ctx, t.ID, p.email); err == nil {

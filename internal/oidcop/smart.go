@@ -111,7 +111,7 @@ func ValidScope(s string) bool {
 // list keeps the standard OpenID scopes only (the library admits those on its own).
 func (c *Client) allowedScope(scope string) bool {
 	allowed := store.SplitList(c.row.AllowedScopes)
-	if slices.Contains(allowed, scope) {
+	if slices.Contains(allowed, scope) || slices.Contains(c.row.Scopes, scope) { // Scopes: granted admin API scopes
 		return true
 	}
 	rs, ok := parseResourceScope(scope)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,6 +110,13 @@ func (s *Storage) ClientCredentialsTokenRequest(ctx context.Context, id string, 
 	}
 	if c.row.Type != store.ClientService {
 		return nil, oidc.ErrUnauthorizedClient().WithDescription("this client may not use client_credentials")
+	}
+	// A granted scope (the admin API's) only when an administrator granted it to this client;
+	// asking for one that was not is invalid_scope (RFC 6749 §5.2), never a silent grant.
+	for _, sc := range scopes {
+		if slices.Contains(store.AdminScopes, sc) && !slices.Contains(c.row.Scopes, sc) {
+			return nil, oidc.ErrInvalidScope().WithDescription("this client may not ask for the scope %s", sc)
+		}
 	}
 	return &serviceRequest{clientID: id, tenantID: c.row.TenantID, scopes: c.grantableScopes(scopes)}, nil
 }

@@ -280,6 +280,8 @@ func axeWalk(t *testing.T, src, lang string, checked *int) {
 
 	// Last: the passkey walk ends in the middle of a new sign-in (the press-1 waiting page).
 	axePasskeysAndCalls(t, ctx, e, func() string { u, _ := r.authURL(ui); return u }, lang, check)
+	// The admin console (a fresh browser state, an administrator signed in).
+	adminAxePages(t, ctx, e, lang, check)
 }
 
 // setValue fills a field as if typed (chromedp.SetValue fails on inputs with this Chromium).

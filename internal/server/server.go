@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/hkdf"
 
 	tessera "github.com/tessera-health/tessera"
+	"github.com/tessera-health/tessera/internal/admin"
 	"github.com/tessera-health/tessera/internal/audit"
 	"github.com/tessera-health/tessera/internal/clientip"
 	"github.com/tessera-health/tessera/internal/delivery"
@@ -112,6 +113,9 @@ type Server struct {
 	Password *password.Hasher
 	// SecretHasher hashes client secrets; the CLI uses the same one to register clients.
 	SecretHasher *secret.Hasher
+	// Admin is the tenant administration service the admin console and API (and the CLI) use.
+	Admin        *admin.Service
+	AdminConsole *web.AdminConsole
 	mux          *http.ServeMux
 	handler      http.Handler
 	ips          *clientip.Resolver
@@ -204,6 +208,12 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 	}
 	s.Login.SessionsEnded = s.Provider.SessionsEnded
 	s.Login.SetProvider(s.Provider)
+	s.Admin = admin.New(st, s.Audit, s.SecretHasher)
+	s.Admin.CodeTTLs = map[string]time.Duration{}
+	for kind, ch := range s.Login.Codes {
+		s.Admin.CodeTTLs[kind] = ch.TTL()
+	}
+	s.AdminConsole = web.NewAdminConsole(s.Login, s.Admin)
 	s.routes()
 	s.handler = s.middleware(s.mux, secure)
 	return s, nil
@@ -260,6 +270,7 @@ func (s *Server) routes() {
 	pages := http.NewServeMux()
 	s.Login.Routes(pages)
 	s.Login.AccountRoutes(pages)
+	s.AdminConsole.Routes(pages)
 	// Page forms are same-origin only: the Origin / Sec-Fetch-Site check stops cross-site posts
 	// before the double-submit token is even read.
 	guarded := http.NewCrossOriginProtection().Handler(pages)
@@ -272,6 +283,9 @@ func (s *Server) routes() {
 	s.mux.Handle("/reset", guarded)
 	s.mux.Handle("/account", guarded)
 	s.mux.Handle("/account/", guarded)
+	s.mux.Handle("/admin", guarded)
+	s.mux.Handle("/admin/", guarded)
+	s.AdminConsole.RegisterAPI(s.mux) // bearer tokens, no cookies: outside the same-origin check
 	s.mux.Handle("/register", guarded)
 	s.mux.Handle("/register/", guarded)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(tessera.Static())))

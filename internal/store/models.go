@@ -210,6 +210,9 @@ type Client struct {
 	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout tokens; "" for none.
 	BackchannelLogoutURI             string `gorm:"column:backchannel_logout_uri"`
 	BackchannelLogoutSessionRequired bool   `gorm:"column:backchannel_logout_session_required"`
+	// Scopes are the admin API scopes (admin:read, admin:write) an administrator granted this
+	// service client; only they are ever issued those.
+	Scopes                           StringList `gorm:"column:scopes"`
 	Disabled                         bool
 	CreatedAt                        int64 `gorm:"autoCreateTime:false"`
 	UpdatedAt                        int64 `gorm:"autoUpdateTime:false"`

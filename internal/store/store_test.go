@@ -28,6 +28,7 @@ func TestConformance(t *testing.T) {
 		t.Run(b.Name+" policy", func(t *testing.T) { storetest.RunPolicyTests(t, b) })
 		t.Run(b.Name+" console", func(t *testing.T) { storetest.RunConsoleTests(t, b) })
 		t.Run(b.Name+" proxy", func(t *testing.T) { storetest.RunProxyTests(t, b) })
+		t.Run(b.Name+" admin", func(t *testing.T) { storetest.RunAdminTests(t, b) })
 	}
 }
 

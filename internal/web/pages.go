@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,14 +27,20 @@ type Pages struct {
 // LoadPages parses every page template with the layout.
 func LoadPages(fsys fs.FS, catalog *i18n.Catalog, secure bool) (*Pages, error) {
 	p := &Pages{t: map[string]*template.Template{}, catalog: catalog, secure: secure}
-	funcs := template.FuncMap{"fieldError": fieldError, "masked": maskedIn, "maskedValue": maskedValue}
+	funcs := template.FuncMap{"fieldError": fieldError, "masked": maskedIn, "maskedValue": maskedValue,
+		"invalid": invalidAttrs, "has": slices.Contains[[]string]}
 	for _, name := range []string{"login", "consent", "mfa", "mfa_call", "enroll", "backupcodes", "forgot", "reset", "register", "register_code", "message", "error", "signedout", "demo", "outbox",
 		"account", "account_confirm", "account_totp", "account_code", "account_backup", "account_passkey",
 		"account_profile", "account_email_code", "account_sessions", "account_activity", "account_apps",
-		"proxy_choose", "account_caregivers"} {
+		"proxy_choose", "account_caregivers",
+		"admin_members", "admin_invite", "admin_member", "admin_policy", "admin_practices", "admin_clients", "admin_client",
+		"admin_secret", "admin_audit"} {
 		files := []string{"layout.html", "partials.html", name + ".html"}
 		if strings.HasPrefix(name, "account") {
 			files = append(files, "account_partials.html") // the console's navigation
+		}
+		if strings.HasPrefix(name, "admin_") {
+			files = append(files, "admin_partials.html") // the console's navigation
 		}
 		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, files...)
 		if err != nil {
@@ -179,3 +186,12 @@ func codeField(m *i18n.Msg, field string) string {
 // isWaitNotice reports whether a message is a resend cooldown or cap: said politely
 // (role=status), not as an error.
 func isWaitNotice(m *i18n.Msg) bool { return m.ID == "mfa.code_wait" || m.ID == "mfa.code_limit" }
+
+// invalidAttrs marks a field in error for assistive technology: aria-invalid, and
+// aria-describedby naming its message (the "fielderror" template's id).
+func invalidAttrs(data map[string]any, field string) template.HTMLAttr {
+	if fieldError(data, field) == nil {
+		return ""
+	}
+	return template.HTMLAttr(` aria-invalid="true" aria-describedby="` + template.HTMLEscapeString(field) + `-error"`)
+}
