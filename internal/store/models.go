@@ -212,10 +212,10 @@ type Client struct {
 	BackchannelLogoutSessionRequired bool   `gorm:"column:backchannel_logout_session_required"`
 	// Scopes are the admin API scopes (admin:read, admin:write) an administrator granted this
 	// service client; only they are ever issued those.
-	Scopes                           StringList `gorm:"column:scopes"`
-	Disabled                         bool
-	CreatedAt                        int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt                        int64 `gorm:"autoUpdateTime:false"`
+	Scopes    StringList `gorm:"column:scopes"`
+	Disabled  bool
+	CreatedAt int64 `gorm:"autoCreateTime:false"`
+	UpdatedAt int64 `gorm:"autoUpdateTime:false"`
 
 	// Proxy marks a client that may receive patient-context (caregiver) tokens.
 	Proxy bool
