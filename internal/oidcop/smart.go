@@ -258,7 +258,7 @@ func (p *Provider) buildSMARTConfiguration() error {
 		"revocation_endpoint":                   iss + "/revoke",
 		"introspection_endpoint":                iss + "/oauth/introspect",
 		"end_session_endpoint":                  iss + "/end_session",
-		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeTokenExchange},
 		"response_types_supported":              []string{"code"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
