@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -244,8 +245,8 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 	case f.Get("actor_token") != "":
 		tokenError(w, http.StatusBadRequest, "invalid_request", "actor_token is not supported: the subject token names the caregiver")
 		return
-	case f.Get("patient") == "":
-		tokenError(w, http.StatusBadRequest, "invalid_request", "patient (the id of the patient whose record to open) is required")
+	case exchangeTarget(f) == "":
+		tokenError(w, http.StatusBadRequest, "invalid_request", "patient (the id of the patient whose record to open), or resource naming a FHIR Patient, is required")
 		return
 	}
 	s := p.storage
@@ -258,7 +259,7 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "invalid_grant", "the subject token is invalid, expired, revoked or not this client's")
 		return
 	}
-	person, target := c.person(), f.Get("patient")
+	person, target := c.person(), exchangeTarget(f)
 	scopes := store.SplitList(c.Scope)
 	if want := store.SplitList(f.Get("scope")); len(want) > 0 {
 		for _, sc := range want {
@@ -303,6 +304,24 @@ func (p *Provider) tokenExchange(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, out)
+}
+
+// exchangeTarget is the patient a token exchange asks for: the `patient` parameter, or else an
+// RFC 8693 `resource` that names a FHIR Patient (`Patient/123` or `https://fhir.example/r4/Patient/123`).
+func exchangeTarget(f url.Values) string {
+	if p := f.Get("patient"); p != "" {
+		return p
+	}
+	res := f.Get("resource")
+	i := strings.LastIndex(res, "Patient/")
+	if i < 0 || (i > 0 && res[i-1] != '/') {
+		return ""
+	}
+	id := res[i+len("Patient/"):]
+	if id == "" || strings.ContainsAny(id, "/?#") {
+		return ""
+	}
+	return id
 }
 
 // grantFor finds the grant in force that lets caregiver act for patient in tenant, with the

@@ -178,6 +178,24 @@ func TestProxyLimitedFlowExchangeAndRevocation(t *testing.T) {
 			t.Errorf("exchange without a grant: %d %v", code, ex)
 		}
 
+		// A patient known to the RP by their FHIR Patient id: the tokens name them by it, and the
+		// exchange may ask for them by it, as `patient` or as an RFC 8693 resource.
+		if err := s.e.st.SetFHIRUser(s.e.ctx, s.elder.ID, "Patient/e-77"); err != nil {
+			t.Fatal(err)
+		}
+		for _, form := range []url.Values{{"resource": {"https://fhir.example/r4/Patient/e-77"}}, {"patient": {"e-77"}}} {
+			form.Set("grant_type", exchangeGrant)
+			form.Set("subject_token", next.AccessToken)
+			form.Set("subject_token_type", accessTokenType)
+			code, ex, _ := s.e.postForm("/oauth/token", form, s.id, s.sec)
+			if code != http.StatusOK || ex["patient"] != "e-77" {
+				t.Fatalf("exchange by %v: %d %v", form, code, ex)
+			}
+			if c := s.accessClaims(t, ex["access_token"].(string)); c["sub"] != s.elder.ID || c["patient"] != "e-77" || actSub(c) != s.carer.ID {
+				t.Errorf("exchanged by FHIR id: sub=%v patient=%v act=%v", c["sub"], c["patient"], c["act"])
+			}
+		}
+
 		// The patient revokes: refresh, exchange and introspection all stop at once.
 		if err := s.e.st.RevokeProxyGrant(s.e.ctx, s.limited.ID, s.kid.ID); err != nil {
 			t.Fatal(err)
