@@ -1,9 +1,6 @@
 package web
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -87,73 +84,24 @@ func (l *Login) AccountRoutes(mux *http.ServeMux) {
 
 // ---- signing in to the console ----
 
-// accountLogin starts an authorization-code flow with PKCE for the tenant's Account client.
-func (l *Login) accountLogin(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	var (
-		t   *store.Tenant
-		err error
-	)
-	if ref := strings.TrimSpace(r.URL.Query().Get("tenant")); ref != "" {
-		t, err = l.st.TenantByRef(ctx, ref)
-	} else {
-		t, err = l.st.SoleTenant(ctx)
-	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
-		l.pages.Error(w, r, http.StatusBadRequest, "account.which_org")
-		return
-	}
-	if err != nil {
-		slog.ErrorContext(ctx, "account: find tenant", "err", err)
-		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-		return
-	}
-	c, err := l.st.EnsureAccountClient(ctx, t.ID, l.accountRedirectURI())
-	if err != nil {
-		slog.ErrorContext(ctx, "account: client", "err", err)
-		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-		return
-	}
-	state, verifier := randomValue(), randomValue()
-	l.cookies.Set(w, accountLoginCookie, state+"."+verifier+"."+c.ID, 10*time.Minute)
-	sum := sha256.Sum256([]byte(verifier))
-	q := url.Values{"client_id": {c.ID}, "response_type": {"code"}, "scope": {"openid"},
-		"redirect_uri": {l.accountRedirectURI()}, "state": {state},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
-	http.Redirect(w, r, "/authorize?"+q.Encode(), http.StatusSeeOther)
+// accountRP is the account console's side of its sign-in (console_signin.go).
+func (l *Login) accountRP() consoleRP {
+	return consoleRP{name: "account", cookie: accountLoginCookie, callback: "/account/callback",
+		client: l.st.EnsureAccountClient, clientID: store.AccountClientID, problem: l.accountProblem}
 }
 
-func (l *Login) accountRedirectURI() string { return l.Issuer + "/account/callback" }
+// accountLogin sends a browser without a console session to sign in.
+func (l *Login) accountLogin(w http.ResponseWriter, r *http.Request) {
+	l.consoleStart(w, r, l.accountRP(), nil)
+}
 
 // accountCallback finishes the console's sign-in: the state must match the cookie (constant
 // time), the code is redeemed (and so spent) through the token endpoint's own logic, and what it
 // says must be this browser's session in the client's tenant.
 func (l *Login) accountCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	raw := l.cookies.Get(r, accountLoginCookie)
-	l.cookies.Clear(w, accountLoginCookie)
-	parts := strings.Split(raw, ".")
-	q := r.URL.Query()
-	if len(parts) != 3 || q.Get("state") == "" || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 ||
-		(q.Get("iss") != "" && q.Get("iss") != l.Issuer) {
-		l.accountProblem(w, r, http.StatusBadRequest, "account.login_expired")
-		return
-	}
-	if q.Get("error") != "" || q.Get("code") == "" {
-		l.accountProblem(w, r, http.StatusBadRequest, "account.login_failed")
-		return
-	}
-	clientID, verifier := parts[2], parts[1]
-	red, err := l.op.RedeemCode(ctx, clientID, q.Get("code"), l.accountRedirectURI(), verifier)
-	if err != nil {
-		slog.WarnContext(ctx, "account: redeem code", "err", err)
-		l.accountProblem(w, r, http.StatusBadRequest, "account.login_expired")
-		return
-	}
-	se := l.browserSession(r)
-	if se == nil || red.Subject != se.UserID || red.ClientID != clientID || clientID != store.AccountClientID(se.TenantID) ||
-		(red.SessionID != "" && red.SessionID != se.ID) {
-		l.accountProblem(w, r, http.StatusBadRequest, "account.login_expired")
+	se, clientID, ok := l.consoleFinish(w, r, l.accountRP())
+	if !ok {
 		return
 	}
 	ac, gate := l.loadAccount(r, se)

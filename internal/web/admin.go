@@ -1,9 +1,7 @@
 package web
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -126,76 +124,30 @@ func (x *AdminConsole) RegisterAPI(mux *http.ServeMux) { x.registerAPI(mux) }
 
 // ---- signing in ----
 
+// rp is the admin console's side of its sign-in (console_signin.go): always multi-factor.
+func (x *AdminConsole) rp() consoleRP {
+	return consoleRP{name: "admin", cookie: adminLoginCookie, callback: "/admin/callback", acr: authn.ACRMultiFactor,
+		client: func(ctx context.Context, tenantID, redirectURI string) (*store.Client, error) {
+			return x.l.st.EnsureAdminClient(ctx, tenantID, redirectURI, authn.ACRMultiFactor)
+		},
+		clientID: store.AdminClientID, problem: x.problem}
+}
+
 func (x *AdminConsole) login(w http.ResponseWriter, r *http.Request) {
-	l := x.l
-	ctx := r.Context()
-	var (
-		t   *store.Tenant
-		err error
-	)
-	if ref := strings.TrimSpace(r.URL.Query().Get("tenant")); ref != "" {
-		t, err = l.st.TenantByRef(ctx, ref)
-	} else {
-		t, err = l.st.SoleTenant(ctx)
-	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
-		l.pages.Error(w, r, http.StatusBadRequest, "account.which_org")
-		return
-	}
-	if err != nil {
-		slog.ErrorContext(ctx, "admin: find tenant", "err", err)
-		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-		return
-	}
-	c, err := l.st.EnsureAdminClient(ctx, t.ID, x.redirectURI(), authn.ACRMultiFactor)
-	if err != nil {
-		slog.ErrorContext(ctx, "admin: client", "err", err)
-		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-		return
-	}
-	state, verifier := randomValue(), randomValue()
-	l.cookies.Set(w, adminLoginCookie, state+"."+verifier+"."+c.ID, 10*time.Minute)
-	sum := sha256.Sum256([]byte(verifier))
-	q := url.Values{"client_id": {c.ID}, "response_type": {"code"}, "scope": {"openid"},
-		"redirect_uri": {x.redirectURI()}, "state": {state}, "acr_values": {authn.ACRMultiFactor},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	var extra url.Values
 	if r.URL.Query().Get("fresh") == "1" {
 		// A sensitive action for someone whose only factor "Confirm it's you" cannot ask (a
 		// passkey): sign in again, second factor included.
-		q.Set("prompt", "login")
+		extra = url.Values{"prompt": {"login"}}
 	}
-	http.Redirect(w, r, "/authorize?"+q.Encode(), http.StatusSeeOther)
+	x.l.consoleStart(w, r, x.rp(), extra)
 }
-
-func (x *AdminConsole) redirectURI() string { return x.l.Issuer + "/admin/callback" }
 
 func (x *AdminConsole) callback(w http.ResponseWriter, r *http.Request) {
 	l := x.l
 	ctx := r.Context()
-	raw := l.cookies.Get(r, adminLoginCookie)
-	l.cookies.Clear(w, adminLoginCookie)
-	parts := strings.Split(raw, ".")
-	q := r.URL.Query()
-	if len(parts) != 3 || q.Get("state") == "" || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 ||
-		(q.Get("iss") != "" && q.Get("iss") != l.Issuer) {
-		x.problem(w, r, http.StatusBadRequest, "account.login_expired")
-		return
-	}
-	if q.Get("error") != "" || q.Get("code") == "" {
-		x.problem(w, r, http.StatusBadRequest, "account.login_failed")
-		return
-	}
-	clientID, verifier := parts[2], parts[1]
-	red, err := l.op.RedeemCode(ctx, clientID, q.Get("code"), x.redirectURI(), verifier)
-	if err != nil {
-		slog.WarnContext(ctx, "admin: redeem code", "err", err)
-		x.problem(w, r, http.StatusBadRequest, "account.login_expired")
-		return
-	}
-	se := l.browserSession(r)
-	if se == nil || red.Subject != se.UserID || red.ClientID != clientID || clientID != store.AdminClientID(se.TenantID) ||
-		(red.SessionID != "" && red.SessionID != se.ID) {
-		x.problem(w, r, http.StatusBadRequest, "account.login_expired")
+	_, clientID, ok := l.consoleFinish(w, r, x.rp())
+	if !ok {
 		return
 	}
 	c, ok := x.gate(w, r)
