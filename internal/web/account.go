@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -475,19 +476,8 @@ func (l *Login) accountConfirm(w http.ResponseWriter, r *http.Request) {
 		l.confirmWithPasskey(w, r, ac, then)
 		return
 	}
-	code := r.PostForm.Get("code")
-	var err error
-	switch {
-	case method == policy.BackupCode && l.Backup != nil:
-		err = l.Backup.Use(ctx, ac.user.ID, code)
-	case method == policy.TOTP && ac.usableOf(method) != nil:
-		err = l.TOTP.Verify(ctx, ac.usableOf(method), code)
-	case l.Codes[method] != nil && ac.usableOf(method) != nil:
-		f := ac.usableOf(method)
-		if err = l.Codes[method].VerifyUser(ctx, ac.user.ID, factorDestination(ac.user, f), code); err == nil {
-			_ = l.st.MarkFactorUsed(ctx, f.ID)
-		}
-	default:
+	known, err := l.verifyConfirmation(ctx, ac, method, r.PostForm.Get("code"))
+	if !known {
 		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 		return
 	}
@@ -634,4 +624,23 @@ func (l *Login) sendAccountCode(r *http.Request, ac *accountContext, kind, dest,
 		}
 		return nil, &i18n.Msg{ID: id}, http.StatusServiceUnavailable
 	}
+}
+
+// verifyConfirmation checks a "Confirm it's you" answer given as a code: the authenticator
+// app's, a code sent by text, call or email, or a backup code. known is false for a method the
+// person cannot use here (the form was tampered with).
+func (l *Login) verifyConfirmation(ctx context.Context, ac *accountContext, method, code string) (known bool, err error) {
+	switch {
+	case method == policy.BackupCode && l.Backup != nil:
+		return true, l.Backup.Use(ctx, ac.user.ID, code)
+	case method == policy.TOTP && ac.usableOf(method) != nil:
+		return true, l.TOTP.Verify(ctx, ac.usableOf(method), code)
+	case l.Codes[method] != nil && ac.usableOf(method) != nil:
+		f := ac.usableOf(method)
+		if err = l.Codes[method].VerifyUser(ctx, ac.user.ID, factorDestination(ac.user, f), code); err == nil {
+			_ = l.st.MarkFactorUsed(ctx, f.ID)
+		}
+		return true, err
+	}
+	return false, nil
 }

@@ -378,19 +378,9 @@ func (x *AdminConsole) confirm(w http.ResponseWriter, r *http.Request) {
 	l := x.l
 	ctx := r.Context()
 	ac := c.ac
-	method, code := r.PostForm.Get("method"), r.PostForm.Get("code")
-	var err error
-	switch {
-	case method == policy.BackupCode && l.Backup != nil:
-		err = l.Backup.Use(ctx, ac.user.ID, code)
-	case method == policy.TOTP && ac.usableOf(method) != nil:
-		err = l.TOTP.Verify(ctx, ac.usableOf(method), code)
-	case l.Codes[method] != nil && ac.usableOf(method) != nil:
-		f := ac.usableOf(method)
-		if err = l.Codes[method].VerifyUser(ctx, ac.user.ID, factorDestination(ac.user, f), code); err == nil {
-			_ = l.st.MarkFactorUsed(ctx, f.ID)
-		}
-	default:
+	method := r.PostForm.Get("method")
+	known, err := l.verifyConfirmation(ctx, ac, method, r.PostForm.Get("code"))
+	if !known {
 		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 		return
 	}
