@@ -281,3 +281,14 @@ func (p *Provider) buildSMARTConfiguration() error {
 func (p *Provider) serveSMARTConfiguration(w http.ResponseWriter, r *http.Request) {
 	serveCached(w, r, p.smartConf, p.smartETag, "public, max-age=3600")
 }
+
+// ResourceAccess says what a SMART resource scope gives, for the consent page's plain words:
+// whose records (patient, user or system), which resource type ("*" for all), and whether it
+// lets the application see them, change them, or both. ok is false for any other scope.
+func ResourceAccess(scope string) (context, resource string, see, change, ok bool) {
+	rs, ok := parseResourceScope(scope)
+	if !ok {
+		return "", "", false, false, false
+	}
+	return rs.context, rs.resource, strings.ContainsAny(rs.perms, "rs"), strings.ContainsAny(rs.perms, "cud"), true
+}

@@ -218,19 +218,21 @@ func TestSMARTConsent(t *testing.T) {
 	})
 	e.user("pat@example.org", "correct horse battery")
 	r := e.rp(id, sec, smartScopes...)
-	for _, tc := range []struct{ lang, fhirUser, launch, offline string }{
-		{"en", "Who you are in your health record", "Which patient&#39;s record to open: yours", "Access while you are not using it"},
-		{"es", "Quién es usted en su historia clínica", "Qué historia clínica abrir: la suya", "Acceso mientras no la usa"},
+	for _, tc := range []struct{ lang, fhirUser, launch, offline, observations, everyPatient string }{
+		{"en", "Who you are in your health record", "Which patient&#39;s record to open: yours", "Access while you are not using it",
+			"See your test results and measurements", "every patient you can see"},
+		{"es", "Quién es usted en su historia clínica", "Qué historia clínica abrir: la suya", "Acceso mientras no la usa",
+			"Ver sus resultados de pruebas y mediciones", "todos los pacientes"},
 	} {
 		br := newBrowser(t)
 		u, _ := r.authURL(oauth2.SetAuthURLParam("ui_locales", tc.lang))
 		br.get(u)
 		br.submitLogin(e.issuer, "pat@example.org", "correct horse battery")
 		if !strings.Contains(br.body, `action="/consent"`) || !strings.Contains(br.body, tc.fhirUser) || !strings.Contains(br.body, tc.launch) ||
-			!strings.Contains(br.body, "patient/Observation.rs") {
-			t.Errorf("%s consent page: %.2000s", tc.lang, br.body)
+			!strings.Contains(br.body, tc.observations) || strings.Contains(br.body, "patient/Observation.rs") {
+			t.Errorf("%s consent page (every scope in plain words): %.2000s", tc.lang, br.body)
 		}
-		if strings.Contains(br.body, "user/Observation.rs") || strings.Contains(br.body, tc.offline) {
+		if strings.Contains(br.body, tc.everyPatient) || strings.Contains(br.body, tc.offline) {
 			t.Errorf("%s consent page lists scopes the app may not have", tc.lang)
 		}
 	}

@@ -609,8 +609,8 @@ func (l *Login) renderApps(w http.ResponseWriter, r *http.Request, ac *accountCo
 			row.LastUsed = l.plainTime(loc, a.LastUsed)
 		}
 		for _, sc := range a.Scopes {
-			if id := "scope." + sc; loc.T(id) != id {
-				row.Scopes = append(row.Scopes, loc.T(id))
+			if words := scopeText(loc, sc); words != sc { // in words, or left off
+				row.Scopes = append(row.Scopes, words)
 			}
 		}
 		rows = append(rows, row)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -397,21 +396,9 @@ func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
 	l.proceed(w, r, ar, se, "consent", stepFlags{consented: true, deferred: r.PostForm.Get("deferred") == "1"})
 }
 
-// scopeWords returns the catalog ids that say in plain words what each scope gives the
-// application (an unknown scope shows as its own name).
-func scopeWords(scopes []string) []string {
-	known := []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess,
-		oidcop.ScopeFHIRUser, oidcop.ScopeLaunchPatient}
-	var out []string
-	for _, s := range scopes {
-		if slices.Contains(known, s) {
-			out = append(out, "scope."+s)
-		} else {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+// scopeWords lists the scopes for the consent page, which says each in plain words
+// (scopeText in scopes.go).
+func scopeWords(scopes []string) []string { return scopes }
 
 // complete marks the auth request done and sends the browser to the protocol callback.
 func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, amr []string, how string) {

@@ -27,7 +27,7 @@ type Pages struct {
 // LoadPages parses every page template with the layout.
 func LoadPages(fsys fs.FS, catalog *i18n.Catalog, secure bool) (*Pages, error) {
 	p := &Pages{t: map[string]*template.Template{}, catalog: catalog, secure: secure}
-	funcs := template.FuncMap{"fieldError": fieldError, "masked": maskedIn, "maskedValue": maskedValue,
+	funcs := template.FuncMap{"fieldError": fieldError, "masked": maskedIn, "maskedValue": maskedValue, "scopeText": scopeText,
 		"invalid": invalidAttrs, "has": slices.Contains[[]string]}
 	for _, name := range []string{"login", "consent", "mfa", "mfa_call", "enroll", "backupcodes", "forgot", "reset", "register", "register_code", "message", "error", "signedout", "demo", "outbox",
 		"account", "account_confirm", "account_totp", "account_code", "account_backup", "account_passkey",
