@@ -944,6 +944,9 @@ type Event struct {
 	Detail    string `json:"detail"`
 }
 
+// MembersPageSize is how many people one page of the console's member list holds.
+const MembersPageSize = 50
+
 // AuditPageSize is how many events one page of the audit search holds.
 const AuditPageSize = 50
 

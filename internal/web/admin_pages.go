@@ -85,7 +85,10 @@ func rows(ms []admin.Member) []memberRow {
 
 func (x *AdminConsole) members(w http.ResponseWriter, r *http.Request, c *adminCtx) {
 	q := r.URL.Query()
-	f := store.UserFilter{PracticeID: q.Get("practice"), Role: q.Get("role"), Status: q.Get("status"), Query: q.Get("q"), Limit: 500}
+	page := max(intParam(q.Get("page"), 1), 1)
+	// One more than a page tells whether there is a next one.
+	f := store.UserFilter{PracticeID: q.Get("practice"), Role: q.Get("role"), Status: q.Get("status"), Query: q.Get("q"),
+		Limit: admin.MembersPageSize + 1, Offset: (page - 1) * admin.MembersPageSize}
 	ps, err := x.svc.Practices(r.Context(), c.actor)
 	if err != nil {
 		x.fail(w, r, err, nil)
@@ -96,15 +99,44 @@ func (x *AdminConsole) members(w http.ResponseWriter, r *http.Request, c *adminC
 	var in *admin.InputError
 	if errors.As(err, &in) || errors.Is(err, admin.ErrNotFound) {
 		// A filter value that is not one of the choices: show everyone, say so.
-		data["F"] = store.UserFilter{}
-		ms, err = x.svc.Members(r.Context(), c.actor, store.UserFilter{Limit: 500})
+		data["F"], page = store.UserFilter{}, 1
+		ms, err = x.svc.Members(r.Context(), c.actor, store.UserFilter{Limit: admin.MembersPageSize + 1})
 		data["Problems"] = []Problem{{Msg: &i18n.Msg{ID: "admin.members.bad_filter"}}}
 	}
 	if err != nil {
 		x.fail(w, r, err, nil)
 		return
 	}
+	more := len(ms) > admin.MembersPageSize
+	if more {
+		ms = ms[:admin.MembersPageSize]
+	}
 	data["Members"] = rows(ms)
+	// Paging links keep the filters; a page past the end shows "nobody" with a link back.
+	link := func(p int) string {
+		nq := url.Values{}
+		if f, ok := data["F"].(store.UserFilter); ok {
+			for k, v := range map[string]string{"practice": f.PracticeID, "role": f.Role, "status": f.Status, "q": f.Query} {
+				if v != "" {
+					nq.Set(k, v)
+				}
+			}
+		}
+		if p > 1 {
+			nq.Set("page", strconv.Itoa(p))
+		}
+		if len(nq) == 0 {
+			return "/admin/members"
+		}
+		return "/admin/members?" + nq.Encode()
+	}
+	if more {
+		data["Next"] = link(page + 1)
+	}
+	if page > 1 {
+		data["Previous"] = link(page - 1)
+	}
+	data["Page"] = page
 	x.render(w, r, c, http.StatusOK, "admin_members", "members", data)
 }
 
