@@ -89,6 +89,7 @@ func NewAdminConsole(l *Login, svc *admin.Service) *AdminConsole {
 		{Method: "POST", Path: "/admin/clients/{id}/rotate", Sensitive: true, h: x.clientRotate},
 		{Method: "GET", Path: "/admin/audit", h: x.auditPage},
 	}
+	x.routes = append(x.routes, x.caregiverRoutes()...)
 	for _, rt := range x.routes {
 		x.mux.HandleFunc(rt.Method+" "+rt.Path, x.guard(rt))
 	}
