@@ -48,7 +48,13 @@ type Tenant struct {
 	PasskeyMFAWindow time.Duration
 	// PatientsMayDisableMFA lets patients turn MFA off with their password.
 	PatientsMayDisableMFA bool
+	// PatientFactors narrows the second factors patients may use (a subset of PatientChoices;
+	// empty: all of them). Backup codes always stay. Other roles are fixed by the seeds.
+	PatientFactors []string
 }
+
+// PatientChoices are the factors a tenant may offer patients or not.
+var PatientChoices = []string{SMS, Voice, Email, TOTP, Passkey}
 
 // Defaults are the seeds' defaults.
 func Defaults() Tenant {
@@ -86,8 +92,19 @@ type Role struct {
 
 var everyFactor = []string{TOTP, SMS, Voice, Email, Passkey, BackupCode}
 
-// RoleFor returns the policy of a role.
-func RoleFor(role string) Role {
+// RoleFor returns the policy of a role; with a tenant, the tenant's narrowing of what patients
+// may use applies (at most the first tenant is read).
+func RoleFor(role string, tenant ...Tenant) Role {
+	r := roleFor(role)
+	if len(tenant) > 0 && len(tenant[0].PatientFactors) > 0 && r.Name != "provider" && r.Name != "admin" && r.Name != "staff" {
+		r.Factors = slices.DeleteFunc(slices.Clone(r.Factors), func(k string) bool {
+			return k != BackupCode && !slices.Contains(tenant[0].PatientFactors, k)
+		})
+	}
+	return r
+}
+
+func roleFor(role string) Role {
 	switch role {
 	case "provider":
 		return Role{Name: role, Factors: []string{TOTP, Passkey, BackupCode}, MFARequired: true}

@@ -336,7 +336,7 @@ func (x *AdminConsole) renderConfirm(w http.ResponseWriter, r *http.Request, c *
 	data := map[string]any{"TitleID": "confirm.title", "TenantName": c.ac.tenant.Name, "UserLocale": c.ac.user.Locale,
 		"CSRF": l.cookies.CSRFToken(w, r), "Then": then, "Method": method, "Carry": carry, "SwitchURL": "",
 		"ConfirmBase": "/admin", "CancelURL": "/admin/members"}
-	if ch := l.Codes[method]; ch != nil {
+	if ch := l.Codes[method].For(c.ac.tenant); ch != nil {
 		if f := c.ac.usableOf(method); f != nil {
 			data["To"], data["Minutes"] = maskDestination(factorDestination(c.ac.user, f)), int(ch.TTL()/time.Minute)
 		}
@@ -436,7 +436,7 @@ func (x *AdminConsole) confirm(w http.ResponseWriter, r *http.Request) {
 		err = l.TOTP.Verify(ctx, ac.usableOf(method), code)
 	case l.Codes[method] != nil && ac.usableOf(method) != nil:
 		f := ac.usableOf(method)
-		if err = l.Codes[method].VerifyUser(ctx, ac.user.ID, factorDestination(ac.user, f), code); err == nil {
+		if err = l.Codes[method].For(ac.tenant).VerifyUser(ctx, ac.user.ID, factorDestination(ac.user, f), code); err == nil {
 			_ = l.st.MarkFactorUsed(ctx, f.ID)
 		}
 	default:

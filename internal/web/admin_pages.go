@@ -14,6 +14,7 @@ import (
 	"github.com/tessera-health/tessera/internal/admin"
 	"github.com/tessera-health/tessera/internal/authn"
 	"github.com/tessera-health/tessera/internal/i18n"
+	"github.com/tessera-health/tessera/internal/policy"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
@@ -272,7 +273,9 @@ func (x *AdminConsole) renderPolicy(w http.ResponseWriter, r *http.Request, c *a
 		}
 	}
 	x.render(w, r, c, status, "admin_policy", "policy", map[string]any{"P": p, "Problems": problems, "Networks": store.NetworkModes,
-		"Channels": channels, "MFAModes": []string{store.MFAOff, store.MFAOptional, store.MFARequired}})
+		"Channels": channels, "MFAModes": []string{store.MFAOff, store.MFAOptional, store.MFARequired},
+		"MaxPhone": store.MaxPhoneCodeMinutes, "MaxEmail": store.MaxEmailCodeMinutes, "FactorChoices": store.PatientFactorChoices,
+		"DefaultPhone": int(x.svc.CodeTTLs[policy.SMS] / time.Minute), "DefaultEmail": int(x.svc.CodeTTLs[policy.Email] / time.Minute)})
 }
 
 func (x *AdminConsole) policyUpdate(w http.ResponseWriter, r *http.Request, c *adminCtx) {
@@ -298,6 +301,9 @@ func (x *AdminConsole) policyUpdate(w http.ResponseWriter, r *http.Request, c *a
 	var err error
 	if ch.RememberDeviceDays, err = num("remember_device_days", "remember_device_days", "remember_days"); err == nil {
 		ch.PasskeyMFADays, err = num("passkey_mfa_days", "passkey_mfa_days", "passkey_days")
+	}
+	if err == nil {
+		err = policyCodeFields(f, &ch)
 	}
 	if err == nil {
 		_, err = x.svc.UpdatePolicy(r.Context(), c.actor, ch)
@@ -492,4 +498,33 @@ func (x *AdminConsole) auditPage(w http.ResponseWriter, r *http.Request, c *admi
 		data["Newest"] = "/admin/audit?" + nq.Encode()
 	}
 	x.render(w, r, c, http.StatusOK, "admin_audit", "audit", data)
+}
+
+// policyCodeFields reads the code lifetimes (blank: the server's setting) and the factors
+// patients may choose (when the form showed them) into ch.
+func policyCodeFields(f url.Values, ch *admin.PolicyChanges) error {
+	for _, m := range []struct {
+		name string
+		dst  **int
+	}{{"sms_code_minutes", &ch.SMSCodeMinutes}, {"email_code_minutes", &ch.EmailCodeMinutes}} {
+		if !f.Has(m.name) {
+			continue
+		}
+		n := 0
+		if v := strings.TrimSpace(f.Get(m.name)); v != "" {
+			var err error
+			if n, err = strconv.Atoi(v); err != nil {
+				return &admin.InputError{Field: m.name, Code: m.name, Detail: "a whole number of minutes"}
+			}
+		}
+		*m.dst = &n
+	}
+	if f.Has("patient_factors_shown") {
+		list := f["patient_factors"]
+		if list == nil {
+			list = []string{}
+		}
+		ch.PatientFactors = &list
+	}
+	return nil
 }
