@@ -45,6 +45,7 @@ type tenantPolicy struct {
 	helpContact                                             string
 	passkeyAttestation                                      string
 	passkeyAAGUIDs                                          multi
+	smsMinutes, emailMinutes, patientFactors                string
 }
 
 // maxRememberDays bounds --remember-device-days (a year; the seeds ask for 7).
@@ -62,6 +63,9 @@ func (p *tenantPolicy) register(c *command) {
 	c.fs.StringVar(&p.passkeyAttestation, "provider-passkey-attestation", "", "required: a provider's or administrator's new passkey must carry a verified attestation statement (self attestation and none are refused); none: no attestation asked (default none)")
 	c.fs.Var(&p.passkeyAAGUIDs, "provider-passkey-aaguid", "an authenticator model (AAGUID, a UUID) allowed for providers' and administrators' passkeys when attestation is required (repeatable; replaces the list; \"\" clears it, allowing any model whose attestation verifies)")
 	c.fs.StringVar(&p.patientsOff, "patients-may-disable-mfa", "", "on lets patients turn two-step sign-in off with their password while --mfa is optional (default off)")
+	c.fs.StringVar(&p.smsMinutes, "sms-code-minutes", "", fmt.Sprintf("minutes a text or voice code works, 1 to %d (0: the server's codes.sms/codes.voice setting)", store.MaxPhoneCodeMinutes))
+	c.fs.StringVar(&p.emailMinutes, "email-code-minutes", "", fmt.Sprintf("minutes an email code works, 1 to %d (0: the server's codes.email setting)", store.MaxEmailCodeMinutes))
+	c.fs.StringVar(&p.patientFactors, "patient-factors", "", "second factors patients may choose, comma-separated: sms,voice,email,totp,passkey (at least one; default all; providers and administrators are fixed to totp and passkey)")
 	c.fs.StringVar(&p.helpContact, "help-contact", "", fmt.Sprintf("where a person who is stuck gets help, one line of plain text of at most %d characters, e.g. \"Call Riverside Health at 555-0100, Monday to Friday 8–6\" (\"\" for the generic \"contact your practice\")", store.MaxHelpContact))
 }
 
@@ -169,6 +173,28 @@ func (p *tenantPolicy) apply(c *command, t *store.Tenant) error {
 	}
 	if c.set("enforce-from") {
 		ch.EnforceFrom = str("enforce-from", p.enforceFrom)
+	}
+	for _, m := range []struct {
+		flag, v string
+		dst     **int
+	}{{"sms-code-minutes", p.smsMinutes, &ch.SMSCodeMinutes}, {"email-code-minutes", p.emailMinutes, &ch.EmailCodeMinutes}} {
+		if !c.set(m.flag) {
+			continue
+		}
+		raw[m.flag] = m.v
+		n, err := strconv.Atoi(strings.TrimSpace(m.v))
+		if err != nil {
+			return usagef("--%s %q: use a whole number of minutes", m.flag, m.v)
+		}
+		*m.dst = &n
+	}
+	if c.set("patient-factors") {
+		raw["patient-factors"] = p.patientFactors
+		list := strings.FieldsFunc(p.patientFactors, func(r rune) bool { return r == ',' || r == ' ' })
+		if list == nil {
+			list = []string{}
+		}
+		ch.PatientFactors = &list
 	}
 	err = ch.Apply(t)
 	var in *admin.InputError

@@ -7,6 +7,7 @@
 //	tessera tenant update --tenant ID [--mfa …] [--enforce-from …] [--phone-region CC] [--self-registration on|off]
 //	    [--remember-device-days N] [--remember-device-network exact|prefix|off] [--remember-device-mfa on|off]
 //	    [--patients-may-disable-mfa on|off] [--help-contact TEXT]   (the same policy flags for tenant create)
+//	    [--sms-code-minutes 1..10] [--email-code-minutes 1..15] [--patient-factors sms,voice,email,totp,passkey]
 //	tessera practice create --tenant ID --name NAME
 //	tessera client create --tenant ID --name NAME [--type web|public|service] [--redirect-uri URI]… [--post-logout-redirect-uri URI]…
 //	tessera user create --tenant ID --email EMAIL [--name NAME] [--phone NUMBER] [--role ROLE] [--practice ID] --password-stdin
@@ -61,6 +62,8 @@ Usage:
                      [--self-registration on|off] [--remember-device-days N]
                      [--remember-device-network exact|prefix|off] [--remember-device-mfa on|off]
                      [--patients-may-disable-mfa on|off] [--help-contact "Call … at …, Monday to Friday 8–6"]
+                     [--sms-code-minutes 1..10] [--email-code-minutes 1..15]
+                     [--patient-factors sms,voice,email,totp,passkey]
   tessera practice create --tenant ID --name NAME
   tessera client create --tenant ID --name NAME [--type web|public|service]
                         [--redirect-uri URI]... [--post-logout-redirect-uri URI]...

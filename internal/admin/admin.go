@@ -181,9 +181,16 @@ type Policy struct {
 	PasskeyMFADays        int            `json:"passkey_mfa_days"`
 	PhoneRegion           string         `json:"phone_region"`
 	HelpContact           string         `json:"help_contact"`
-	Roles                 []RolePolicy   `json:"roles"`          // read-only: fixed by the seeds
-	CodeLifetimes         map[string]int `json:"code_lifetimes"` // read-only: minutes per channel, server-wide
+	Roles                 []RolePolicy   `json:"roles"`          // patients' factors follow patient_factors; the other roles are fixed by the seeds
+	CodeLifetimes         map[string]int `json:"code_lifetimes"` // minutes per channel in force: the tenant's, else the server's
 	MaxFailedCodes        int            `json:"max_failed_codes"`
+	// SMSCodeMinutes and EmailCodeMinutes are the tenant's own code lifetimes (SMS and voice
+	// share the first; at most 10 and 15 minutes); 0: the server's setting.
+	SMSCodeMinutes   int `json:"sms_code_minutes"`
+	EmailCodeMinutes int `json:"email_code_minutes"`
+	// PatientFactors are the second factors patients may choose (sms, voice, email, totp,
+	// passkey; backup codes always come with them).
+	PatientFactors []string `json:"patient_factors"`
 }
 
 // Policy returns the actor's tenant policy.
@@ -203,12 +210,26 @@ func (s *Service) policyOf(t *store.Tenant) *Policy {
 	if t.EnforceFrom != nil {
 		p.EnforceFrom = time.Unix(*t.EnforceFrom, 0).UTC().Format(time.DateOnly)
 	}
+	tp := policy.Tenant{PatientFactors: t.PatientFactorList()}
 	for _, r := range store.Roles {
-		rp := policy.RoleFor(r)
+		rp := policy.RoleFor(r, tp)
 		p.Roles = append(p.Roles, RolePolicy{Role: r, Factors: rp.Factors, MFARequired: rp.MFARequired, MayDisableMFA: rp.MayDisableMFA})
 	}
 	for k, d := range s.CodeTTLs {
+		if td := t.CodeLifetime(k); td > 0 {
+			d = td
+		}
 		p.CodeLifetimes[k] = int(d / time.Minute)
+	}
+	if t.SMSCodeMinutes != nil {
+		p.SMSCodeMinutes = *t.SMSCodeMinutes
+	}
+	if t.EmailCodeMinutes != nil {
+		p.EmailCodeMinutes = *t.EmailCodeMinutes
+	}
+	p.PatientFactors = t.PatientFactorList()
+	if p.PatientFactors == nil {
+		p.PatientFactors = slices.Clone(store.PatientFactorChoices)
 	}
 	return p
 }
@@ -225,6 +246,12 @@ type PolicyChanges struct {
 	PasskeyMFADays        *int    `json:"passkey_mfa_days,omitempty"`
 	PhoneRegion           *string `json:"phone_region,omitempty"`
 	HelpContact           *string `json:"help_contact,omitempty"`
+	// SMSCodeMinutes: 1 to 10 (SMS and voice codes), 0 for the server's setting.
+	SMSCodeMinutes *int `json:"sms_code_minutes,omitempty"`
+	// EmailCodeMinutes: 1 to 15, 0 for the server's setting.
+	EmailCodeMinutes *int `json:"email_code_minutes,omitempty"`
+	// PatientFactors: at least one of sms, voice, email, totp, passkey.
+	PatientFactors *[]string `json:"patient_factors,omitempty"`
 }
 
 // MaxRememberDays bounds the remember-device days (a year; the seeds ask for 7).
@@ -301,7 +328,7 @@ func (c PolicyChanges) Apply(t *store.Tenant) error {
 		}
 		t.HelpContact = help
 	}
-	return nil
+	return c.applyCodes(t)
 }
 
 // UpdatePolicy changes the actor's tenant policy.
@@ -943,6 +970,9 @@ type Event struct {
 	UserAgent string `json:"user_agent"`
 	Detail    string `json:"detail"`
 }
+
+// MembersPageSize is how many people one page of the console's member list holds.
+const MembersPageSize = 50
 
 // AuditPageSize is how many events one page of the audit search holds.
 const AuditPageSize = 50

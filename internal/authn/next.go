@@ -185,11 +185,11 @@ func hasPasskey(amr []string) bool {
 	return slices.Contains(amr, AMRHardware) || slices.Contains(amr, AMRSoftware)
 }
 
-// allowedEnrolled: the enrolled factors the role permits, default first.
+// allowedEnrolled: the enrolled factors that sign the person in (Role.Uses), default first.
 func allowedEnrolled(s State) []Factor {
 	var out []Factor
 	for _, f := range s.Enrolled {
-		if s.Role.Allows(f.Kind) {
+		if s.Role.Uses(f.Kind) {
 			out = append(out, f)
 		}
 	}

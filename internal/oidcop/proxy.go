@@ -176,13 +176,20 @@ func (s *Storage) revoked(ctx context.Context, c *accessClaims) (bool, error) {
 	return s.st.ProxyTokenRevoked(ctx, c.JTI, c.SID, c.Grant, c.ProxyGrant)
 }
 
-// describeDelegation adds act and patient to an introspection answer.
+// describeDelegation adds act and patient to an introspection answer: act for a caregiver's
+// patient-context token, patient for it and for a person's own SMART launch/patient token (the
+// resource server reads the launch context from the same answer either way).
 func describeDelegation(resp *oidc.IntrospectionResponse, c *accessClaims) {
-	if c.Act == nil {
+	if c.Act != nil {
+		resp.Actor = &oidc.ActorClaims{Subject: c.Act.Sub}
+	}
+	if c.Patient == "" {
 		return
 	}
-	resp.Actor = &oidc.ActorClaims{Subject: c.Act.Sub}
-	resp.Claims = map[string]any{"patient": c.Patient}
+	if resp.Claims == nil {
+		resp.Claims = map[string]any{}
+	}
+	resp.Claims["patient"] = c.Patient
 }
 
 // ---- the token endpoint: token exchange ----

@@ -48,7 +48,13 @@ type Tenant struct {
 	PasskeyMFAWindow time.Duration
 	// PatientsMayDisableMFA lets patients turn MFA off with their password.
 	PatientsMayDisableMFA bool
+	// PatientFactors narrows the second factors patients may use (a subset of PatientChoices;
+	// empty: all of them). Backup codes always stay. Other roles are fixed by the seeds.
+	PatientFactors []string
 }
+
+// PatientChoices are the factors a tenant may offer patients or not.
+var PatientChoices = []string{SMS, Voice, Email, TOTP, Passkey}
 
 // Defaults are the seeds' defaults.
 func Defaults() Tenant {
@@ -82,12 +88,31 @@ type Role struct {
 	MFARequired bool
 	// MayDisableMFA: the person may turn MFA off themselves (when the tenant allows it).
 	MayDisableMFA bool
+	// Kept are factors the role would allow but the tenant no longer offers: one already set up
+	// still signs the person in (it still proves possession, and refusing it would leave only
+	// the password to set up a replacement with), but none is set up anew.
+	Kept []string
 }
 
 var everyFactor = []string{TOTP, SMS, Voice, Email, Passkey, BackupCode}
 
-// RoleFor returns the policy of a role.
-func RoleFor(role string) Role {
+// RoleFor returns the policy of a role; with a tenant, the tenant's narrowing of what patients
+// may use applies (at most the first tenant is read).
+func RoleFor(role string, tenant ...Tenant) Role {
+	r := roleFor(role)
+	if len(tenant) > 0 && len(tenant[0].PatientFactors) > 0 && r.Name != "provider" && r.Name != "admin" && r.Name != "staff" {
+		offered := func(k string) bool { return k == BackupCode || slices.Contains(tenant[0].PatientFactors, k) }
+		for _, k := range r.Factors {
+			if !offered(k) {
+				r.Kept = append(r.Kept, k)
+			}
+		}
+		r.Factors = slices.DeleteFunc(slices.Clone(r.Factors), func(k string) bool { return !offered(k) })
+	}
+	return r
+}
+
+func roleFor(role string) Role {
 	switch role {
 	case "provider":
 		return Role{Name: role, Factors: []string{TOTP, Passkey, BackupCode}, MFARequired: true}
@@ -100,5 +125,9 @@ func RoleFor(role string) Role {
 	}
 }
 
-// Allows reports whether the role may use a factor kind.
+// Allows reports whether the role may set up (and use) a factor kind.
 func (r Role) Allows(kind string) bool { return slices.Contains(r.Factors, kind) }
+
+// Uses reports whether a factor of this kind, once set up, signs the person in: the kinds the
+// role allows and those the tenant stopped offering (Kept).
+func (r Role) Uses(kind string) bool { return r.Allows(kind) || slices.Contains(r.Kept, kind) }

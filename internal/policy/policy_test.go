@@ -40,3 +40,33 @@ func TestRoles(t *testing.T) {
 		t.Errorf("patient policy: %+v", pt)
 	}
 }
+
+func TestTenantPatientFactors(t *testing.T) {
+	ten := Tenant{PatientFactors: []string{TOTP, Email}}
+	pt := RoleFor("patient", ten)
+	if pt.Allows(SMS) || pt.Allows(Voice) || pt.Allows(Passkey) || !pt.Allows(TOTP) || !pt.Allows(Email) || !pt.Allows(BackupCode) {
+		t.Errorf("patient in a tenant allowing totp and email: %+v", pt)
+	}
+	// What the tenant stopped offering still signs in whoever set it up, but is not set up anew.
+	if !pt.Uses(SMS) || !pt.Uses(Passkey) || !pt.Uses(TOTP) || pt.Allows(SMS) {
+		t.Errorf("patient's kept factors: %+v", pt)
+	}
+	if p := RoleFor("provider", ten); p.Uses(SMS) {
+		t.Errorf("a provider's text messages sign in: %+v", p)
+	}
+	if !RoleFor("patient", Tenant{}).Allows(SMS) {
+		t.Error("a tenant without a list narrowed patients")
+	}
+	// Providers stay fixed whatever the tenant lists.
+	if p := RoleFor("provider", Tenant{PatientFactors: []string{SMS}}); p.Allows(SMS) || !p.Allows(TOTP) {
+		t.Errorf("provider policy changed by the tenant: %+v", p)
+	}
+	if s := RoleFor("staff", ten); !s.Allows(SMS) {
+		t.Errorf("staff policy changed by the patient list: %+v", s)
+	}
+	// The patient role's list is not shared with the next call.
+	RoleFor("patient", ten)
+	if !RoleFor("patient").Allows(SMS) {
+		t.Error("narrowing leaked into the role table")
+	}
+}

@@ -116,7 +116,8 @@ func TestBrowserAdminConsole(t *testing.T) {
 
 // adminAxePages walks the admin console's pages for axe (called from axeWalk): the Security
 // Status list, a member with every action, the invite form with its error, the policy, the
-// practices, the applications and one application, a new secret, the audit trail, and "Confirm
+// practices, the applications and one application, a new secret, the caregiver grants with the
+// create form's error, the audit trail, and "Confirm
 // it's you" for an administrator.
 func adminAxePages(t *testing.T, ctx context.Context, e *env, lang string, check func(string)) {
 	t.Helper()
@@ -150,6 +151,15 @@ func adminAxePages(t *testing.T, ctx context.Context, e *env, lang string, check
 	step(t, ctx, "rotate its secret", chromedp.Click(`form[action$="/rotate"] button`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#client-secret`, chromedp.ByQuery))
 	check("admin: new secret")
+	kid, carer := e.user("kid."+lang+"@example.org", "correct horse battery"), e.user("carer."+lang+"@example.org", "correct horse battery")
+	exp := time.Now().Add(30 * 24 * time.Hour).Unix()
+	e.st.CreateProxyGrant(e.ctx, &store.ProxyGrant{TenantID: e.tenant.ID, PatientID: kid.ID, CaregiverID: carer.ID, Access: store.ProxyLimited,
+		ScopeSet: "limited", ExpiresAt: &exp, Reason: "parent of a minor", CreatedBy: "cli"})
+	nav("caregivers", "/admin/caregivers", "table")
+	check("admin: caregivers")
+	step(t, ctx, "give access without a patient", chromedp.Submit(`#f-patient-email`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#f-patient-email-error`, chromedp.ByQuery))
+	check("admin: caregivers, error")
 	nav("audit", "/admin/audit?event=client.", "table")
 	check("admin: audit trail")
 	e.st.ExecRaw(e.ctx, "UPDATE sessions SET mfa_at = mfa_at - 3600 WHERE mfa_at IS NOT NULL")

@@ -414,6 +414,7 @@ type tenantSnapshot struct {
 	Clients   []store.Client
 	Factors   int
 	Audit     int
+	Grants    []store.ProxyGrant
 }
 
 func (e *devEnv) snapshot(t *testing.T, tenantID string) tenantSnapshot {
@@ -433,6 +434,7 @@ func (e *devEnv) snapshot(t *testing.T, tenantID string) tenantSnapshot {
 	}
 	evs, _ := e.st.SearchAudit(e.ctx, tenantID, store.AuditFilter{Limit: 200})
 	s.Audit = len(evs)
+	s.Grants, _ = e.st.ProxyGrants(e.ctx, tenantID)
 	return s
 }
 
@@ -450,6 +452,12 @@ func TestAdminTenantIsolation(t *testing.T) {
 		pa := &store.Practice{TenantID: e.tenant.ID, Name: "A Clinic"}
 		e.st.CreatePractice(e.ctx, pa)
 		clientA, _ := e.client(store.ClientWeb, func(c *store.Client) { c.Name = "A Portal" })
+		ward, kin := e.user("ward@a.example.org", "correct horse battery"), e.user("kin@a.example.org", "correct horse battery")
+		grantA := &store.ProxyGrant{TenantID: e.tenant.ID, PatientID: ward.ID, CaregiverID: victim.ID, Access: store.ProxyFull,
+			Reason: "A guardianship", CreatedBy: "cli"}
+		if err := e.st.CreateProxyGrant(e.ctx, grantA); err != nil {
+			t.Fatal(err)
+		}
 		tenantA := e.tenant.ID
 		before := e.snapshot(t, tenantA)
 
@@ -485,6 +493,8 @@ func TestAdminTenantIsolation(t *testing.T) {
 				return pa.ID
 			case strings.Contains(route, "/clients/{id}"):
 				return clientA
+			case strings.Contains(route, "/caregivers/{id}"), strings.Contains(route, "/proxy-grants/{id}"):
+				return grantA.ID
 			case strings.Contains(route, "{"):
 				t.Fatalf("route %s has a placeholder this test does not know: teach it which of tenant A's ids to aim at", route)
 			}
@@ -493,7 +503,8 @@ func TestAdminTenantIsolation(t *testing.T) {
 		// What tenant B's requests never name: A's ids are sent (and may be echoed back, or
 		// recorded in B's own audit trail as attempts), but A's data must not come back.
 		tnA, _ := e.st.TenantByID(e.ctx, tenantA)
-		secrets := []string{victim.Email, "A Clinic", "A Portal", tenantA, tnA.Name}
+		// (ward's and kin's emails are typed into tenant B's grant form and may be echoed back.)
+		secrets := []string{victim.Email, "A Clinic", "A Portal", tenantA, tnA.Name, "A guardianship"}
 		leaks := func(route, body string) {
 			for _, s := range secrets {
 				if strings.Contains(body, s) {
@@ -504,7 +515,8 @@ func TestAdminTenantIsolation(t *testing.T) {
 		// Plausible fields for every form, so that a route that forgot the tenant would act.
 		form := url.Values{"csrf": {csrf}, "name": {"Hacked"}, "new_name": {"B Clinic"}, "email": {"x@b.example.org"}, "role": {"admin"},
 			"phone": {"+12025550100"}, "redirect_uris": {"https://evil.example.org/cb"}, "type": {"web"}, "disabled": {"on"},
-			"mfa": {"required"}, "remember_device_days": {"1"}, "passkey_mfa_days": {"1"}, "remember_device_network": {"off"}}
+			"mfa": {"required"}, "remember_device_days": {"1"}, "passkey_mfa_days": {"1"}, "remember_device_network": {"off"},
+			"patient_email": {ward.Email}, "caregiver_email": {kin.Email}, "access": {"full"}, "reason": {"Hacked"}}
 		console := e.node.AdminConsole.ConsoleRoutes()
 		if len(console) < 15 {
 			t.Fatalf("only %d console routes", len(console))
@@ -529,6 +541,9 @@ func TestAdminTenantIsolation(t *testing.T) {
 			var body any
 			if method != "GET" {
 				body = map[string]any{"name": "Hacked"}
+				if strings.HasSuffix(path, "/proxy-grants") {
+					body = map[string]any{"patient_email": ward.Email, "caregiver_email": kin.Email, "access": "full", "reason": "Hacked"}
+				}
 			}
 			st, out, _ := e.api(t, tokB, method, path+"?practice="+pa.ID+"&user="+victim.ID, body)
 			if strings.Contains(rt, "{id}") && st != 404 {

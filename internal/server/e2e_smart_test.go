@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -68,6 +69,11 @@ func TestSMARTLaunch(t *testing.T) {
 		at := e.accessClaims(t, tok.AccessToken)
 		if at["patient"] != "456" || !strings.Contains(at["scope"].(string), "patient/Observation.rs") {
 			t.Errorf("access token claims: %v", at)
+		}
+		// Introspection tells a resource server the launch context of a person's own token too.
+		if _, in, _ := e.postForm("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, id, sec); in["active"] != true ||
+			in["patient"] != "456" || in["sub"] != pat.ID || in["act"] != nil {
+			t.Errorf("introspection of a self-context SMART token = %v, want active with patient 456 and no act", in)
 		}
 		info, err := r.provider.UserInfo(e.ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {

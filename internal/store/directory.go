@@ -69,6 +69,9 @@ func validTenantPolicy(t *Tenant) error {
 	if err := ValidHelpContact(t.HelpContact); err != nil {
 		return err
 	}
+	if err := validTenantCodes(t); err != nil {
+		return err
+	}
 	if t.ProviderPasskeyAttestation != "" && t.ProviderPasskeyAttestation != AttestationNone && t.ProviderPasskeyAttestation != AttestationRequired {
 		return fmt.Errorf("store: unknown passkey attestation policy %q", t.ProviderPasskeyAttestation)
 	}
@@ -113,6 +116,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t *Tenant) error {
 		"phone_region": t.PhoneRegion, "self_registration": t.SelfRegistration,
 		"patients_may_disable_mfa": t.PatientsMayDisableMFA, "help_contact": t.HelpContact,
 		"provider_passkey_aaguids": t.ProviderPasskeyAAGUIDs,
+		"sms_code_minutes":         t.SMSCodeMinutes, "email_code_minutes": t.EmailCodeMinutes, "patient_factors": t.PatientFactors,
 	}
 	if t.ProviderPasskeyAttestation != "" {
 		fields["provider_passkey_attestation"] = t.ProviderPasskeyAttestation
@@ -302,5 +306,5 @@ func (t *Tenant) passkeyAttestationOrNone() string {
 func (t *Tenant) PolicySummary() string {
 	return fmt.Sprintf("mfa=%s phone_region=%s self_registration=%t remember_device_days=%d remember_device_network=%s remember_device_mfa=%t patients_may_disable_mfa=%t passkey_mfa_days=%d help_contact=%q provider_passkey_attestation=%s provider_passkey_aaguids=%q",
 		t.MFAMode, t.PhoneRegion, t.SelfRegistration, t.RememberDays(), t.RememberNetwork(), t.RememberedDeviceIsMFA(), t.PatientsMayDisableMFA,
-		t.PasskeyWindowDays(), t.HelpContact, t.passkeyAttestationOrNone(), t.ProviderPasskeyAAGUIDs)
+		t.PasskeyWindowDays(), t.HelpContact, t.passkeyAttestationOrNone(), t.ProviderPasskeyAAGUIDs) + codesSummary(t)
 }

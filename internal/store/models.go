@@ -72,8 +72,15 @@ type Tenant struct {
 	// spaces) allowed for those passkeys when attestation is required; "" allows any model whose
 	// attestation verifies.
 	ProviderPasskeyAAGUIDs string `gorm:"column:provider_passkey_aaguids"`
-	CreatedAt              int64  `gorm:"autoCreateTime:false"`
-	UpdatedAt              int64  `gorm:"autoUpdateTime:false"`
+	// SMSCodeMinutes and EmailCodeMinutes are the tenant's one-time-code lifetimes (SMS and
+	// voice share the first); nil keeps the server's setting. Read them with CodeLifetime.
+	SMSCodeMinutes   *int `gorm:"column:sms_code_minutes"`
+	EmailCodeMinutes *int `gorm:"column:email_code_minutes"`
+	// PatientFactors are the second factors patients may choose (space-separated kinds of
+	// PatientFactorChoices); "" allows every one. Providers and administrators are fixed.
+	PatientFactors string `gorm:"column:patient_factors"`
+	CreatedAt      int64  `gorm:"autoCreateTime:false"`
+	UpdatedAt      int64  `gorm:"autoUpdateTime:false"`
 }
 
 // Passkey attestation policies of a tenant (ProviderPasskeyAttestation).

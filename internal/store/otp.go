@@ -98,11 +98,17 @@ func (s *Store) reserveSend(tx *gorm.DB, userID, destination, ip string, now int
 // it and every other outstanding code of the channel are spent, in one transaction. Concurrent
 // answers with one code succeed once.
 func (s *Store) SpendOTP(ctx context.Context, userID, channel, hash string) (bool, error) {
+	return s.SpendOTPSince(ctx, userID, channel, hash, 0)
+}
+
+// SpendOTPSince is SpendOTP for codes sent at or after since (unix; 0: any unexpired code): a
+// tenant that shortened its code lifetime refuses older codes at once.
+func (s *Store) SpendOTPSince(ctx context.Context, userID, channel, hash string, since int64) (bool, error) {
 	now := s.unix()
 	ok := false
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&OTPCode{}).Where("user_id = ? AND channel = ? AND code_hash = ? AND spent_at IS NULL AND expires_at > ?",
-			userID, channel, hash, now).Update("spent_at", now)
+		res := tx.Model(&OTPCode{}).Where("user_id = ? AND channel = ? AND code_hash = ? AND spent_at IS NULL AND expires_at > ? AND created_at >= ?",
+			userID, channel, hash, now, since).Update("spent_at", now)
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error
 		}

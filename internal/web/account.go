@@ -51,7 +51,9 @@ type accountContext struct {
 	factors, usable []store.Factor
 }
 
-func (ac *accountContext) role() policy.Role { return policy.RoleFor(ac.user.Role) }
+func (ac *accountContext) role() policy.Role {
+	return policy.RoleFor(ac.user.Role, tenantPolicy(ac.tenant))
+}
 
 func (ac *accountContext) has(kind string) bool {
 	return slices.ContainsFunc(ac.factors, func(f store.Factor) bool { return f.Kind == kind })
@@ -156,7 +158,7 @@ func (l *Login) loadAccount(r *http.Request, se *store.Session) (*accountContext
 		return nil, gateFailure
 	}
 	for _, f := range ac.factors {
-		if l.wired(f.Kind) && ac.role().Allows(f.Kind) {
+		if l.wired(f.Kind) && ac.role().Uses(f.Kind) {
 			ac.usable = append(ac.usable, f)
 		}
 	}
@@ -389,7 +391,7 @@ func (l *Login) renderConfirm(w http.ResponseWriter, r *http.Request, ac *accoun
 	}
 	data := map[string]any{"TitleID": "confirm.title", "TenantName": ac.tenant.Name, "UserLocale": ac.user.Locale,
 		"CSRF": l.cookies.CSRFToken(w, r), "Then": then, "Method": method, "Carry": carry, "SwitchURL": "", "Back": consoleBack[then]}
-	if ch := l.Codes[method]; ch != nil {
+	if ch := l.Codes[method].For(ac.tenant); ch != nil {
 		if f := ac.usableOf(method); f != nil {
 			data["To"], data["Minutes"] = maskDestination(factorDestination(ac.user, f)), int(ch.TTL()/time.Minute)
 		}
@@ -591,7 +593,7 @@ func (l *Login) passwordProblem(r *http.Request, ac *accountContext, detail stri
 // its status.
 func (l *Login) sendAccountCode(r *http.Request, ac *accountContext, kind, dest, purpose string, explicit bool) (notice, problem *i18n.Msg, status int) {
 	ctx := r.Context()
-	ch := l.Codes[kind]
+	ch := l.Codes[kind].For(ac.tenant)
 	loc := l.pages.Language(nil, r, nil, ac.user.Locale)
 	minutes := int(ch.TTL() / time.Minute)
 	err := ch.Send(ctx, ac.user.ID, dest, audit.RequestFrom(ctx).IP, func(code string) delivery.Message {
@@ -637,7 +639,7 @@ func (l *Login) verifyConfirmation(ctx context.Context, ac *accountContext, meth
 		return true, l.TOTP.Verify(ctx, ac.usableOf(method), code)
 	case l.Codes[method] != nil && ac.usableOf(method) != nil:
 		f := ac.usableOf(method)
-		if err = l.Codes[method].VerifyUser(ctx, ac.user.ID, factorDestination(ac.user, f), code); err == nil {
+		if err = l.Codes[method].For(ac.tenant).VerifyUser(ctx, ac.user.ID, factorDestination(ac.user, f), code); err == nil {
 			_ = l.st.MarkFactorUsed(ctx, f.ID)
 		}
 		return true, err

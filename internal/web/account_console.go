@@ -283,7 +283,7 @@ func (l *Login) accountEmailChange(w http.ResponseWriter, r *http.Request, ac *a
 // sendEmailChangeCode sends the code to the new address and shows the page that asks for it.
 func (l *Login) sendEmailChangeCode(w http.ResponseWriter, r *http.Request, ac *accountContext, addr string, explicit bool) {
 	ctx := r.Context()
-	ch := l.Codes[policy.Email]
+	ch := l.Codes[policy.Email].For(ac.tenant)
 	loc := l.pages.Language(nil, r, nil, ac.user.Locale)
 	minutes := int(ch.TTL() / time.Minute)
 	err := ch.Send(ctx, ac.user.ID, addr, audit.RequestFrom(ctx).IP, func(code string) delivery.Message {
@@ -316,7 +316,7 @@ func (l *Login) sendEmailChangeCode(w http.ResponseWriter, r *http.Request, ac *
 }
 
 func (l *Login) renderEmailCode(w http.ResponseWriter, r *http.Request, ac *accountContext, addr string, status int, notice, problem *i18n.Msg) {
-	data := map[string]any{"NewEmail": addr, "To": maskDestination(addr), "Minutes": int(l.Codes[policy.Email].TTL() / time.Minute)}
+	data := map[string]any{"NewEmail": addr, "To": maskDestination(addr), "Minutes": int(l.Codes[policy.Email].For(ac.tenant).TTL() / time.Minute)}
 	var problems []Problem
 	if problem != nil {
 		problems = []Problem{{Field: codeField(problem, "code"), Msg: problem}}
@@ -360,7 +360,7 @@ func (l *Login) accountEmailCode(w http.ResponseWriter, r *http.Request) {
 		l.accountProblem(w, r, http.StatusBadRequest, "account.timeout")
 		return
 	}
-	if err := l.Codes[policy.Email].VerifyUser(ctx, ac.user.ID, addr, r.PostForm.Get("code")); err != nil {
+	if err := l.Codes[policy.Email].For(ac.tenant).VerifyUser(ctx, ac.user.ID, addr, r.PostForm.Get("code")); err != nil {
 		if !errors.Is(err, factor.ErrWrong) && !errors.Is(err, factor.ErrReplayed) {
 			slog.ErrorContext(ctx, "account: verify email change code", "err", err)
 			l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")

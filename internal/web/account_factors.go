@@ -250,7 +250,7 @@ func (l *Login) sendAndAsk(w http.ResponseWriter, r *http.Request, ac *accountCo
 func (l *Login) renderAccountCode(w http.ResponseWriter, r *http.Request, ac *accountContext, kind, purpose, factorID, dest string, status int, notice, problem *i18n.Msg) {
 	data := map[string]any{"TitleID": "mfa." + kind + "_title", "TenantName": ac.tenant.Name, "UserLocale": ac.user.Locale,
 		"CSRF": l.cookies.CSRFToken(w, r), "Channel": kind, "Purpose": purpose, "FactorID": factorID,
-		"To": maskDestination(dest), "Minutes": int(l.Codes[kind].TTL() / time.Minute), "SwitchURL": ""}
+		"To": maskDestination(dest), "Minutes": int(l.Codes[kind].For(ac.tenant).TTL() / time.Minute), "SwitchURL": ""}
 	if purpose == "verify_phone" {
 		data["TitleID"] = "mfa.verify_phone_title"
 	}
@@ -317,7 +317,7 @@ func (l *Login) accountCode(w http.ResponseWriter, r *http.Request) {
 	if f != nil {
 		factorID = f.ID
 	}
-	if err := l.Codes[kind].VerifyUser(ctx, ac.user.ID, dest, r.PostForm.Get("code")); err != nil {
+	if err := l.Codes[kind].For(ac.tenant).VerifyUser(ctx, ac.user.ID, dest, r.PostForm.Get("code")); err != nil {
 		if !errors.Is(err, factor.ErrWrong) {
 			slog.ErrorContext(ctx, "account: verify code", "err", err)
 			l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")

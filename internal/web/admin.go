@@ -87,6 +87,7 @@ func NewAdminConsole(l *Login, svc *admin.Service) *AdminConsole {
 		{Method: "POST", Path: "/admin/clients/{id}/rotate", Sensitive: true, h: x.clientRotate},
 		{Method: "GET", Path: "/admin/audit", h: x.auditPage},
 	}
+	x.routes = append(x.routes, x.caregiverRoutes()...)
 	for _, rt := range x.routes {
 		x.mux.HandleFunc(rt.Method+" "+rt.Path, x.guard(rt))
 	}
@@ -287,7 +288,7 @@ func (x *AdminConsole) renderConfirm(w http.ResponseWriter, r *http.Request, c *
 	data := map[string]any{"TitleID": "confirm.title", "TenantName": c.ac.tenant.Name, "UserLocale": c.ac.user.Locale,
 		"CSRF": l.cookies.CSRFToken(w, r), "Then": then, "Method": method, "Carry": carry, "SwitchURL": "",
 		"ConfirmBase": "/admin", "CancelURL": "/admin/members"}
-	if ch := l.Codes[method]; ch != nil {
+	if ch := l.Codes[method].For(c.ac.tenant); ch != nil {
 		if f := c.ac.usableOf(method); f != nil {
 			data["To"], data["Minutes"] = maskDestination(factorDestination(c.ac.user, f)), int(ch.TTL()/time.Minute)
 		}

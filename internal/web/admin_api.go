@@ -82,7 +82,7 @@ type secretResult struct {
 
 func (x *AdminConsole) apiRoutes() []apiRoute {
 	r, w := store.ScopeAdminRead, store.ScopeAdminWrite
-	return []apiRoute{
+	return append([]apiRoute{
 		{Method: "GET", Path: "/policy", Scope: r, Summary: "Read the tenant policy", Response: admin.Policy{}, h: x.apiPolicy},
 		{Method: "PATCH", Path: "/policy", Scope: w, Summary: "Change the tenant policy (MFA can go up to required, never back)", Request: admin.PolicyChanges{}, Response: admin.Policy{}, h: x.apiPolicyUpdate},
 		{Method: "GET", Path: "/members", Scope: r, Summary: "List team members with their Security Status", Query: []string{"practice", "role", "status", "q", "limit", "offset"}, Response: memberList{}, h: x.apiMembers},
@@ -103,7 +103,7 @@ func (x *AdminConsole) apiRoutes() []apiRoute {
 		{Method: "PATCH", Path: "/clients/{id}", Scope: w, Summary: "Edit redirect URIs, logout URIs, minimum acr, admin scopes, or disable", Request: admin.ClientChanges{}, Response: admin.Client{}, h: x.apiClientUpdate},
 		{Method: "POST", Path: "/clients/{id}/rotate-secret", Scope: w, Summary: "Replace the secret (shown once; the old one stops working)", Response: secretResult{}, h: x.apiRotate},
 		{Method: "GET", Path: "/audit", Scope: r, Summary: "Search the audit trail, newest first", Query: []string{"event", "user", "result", "from", "to", "before", "limit"}, Response: auditPage{}, h: x.apiAudit},
-	}
+	}, x.caregiverAPIRoutes()...)
 }
 
 // APIRoutes lists the admin API's endpoints as "METHOD /path" (tests walk them).

@@ -69,7 +69,7 @@ func (x *AdminConsole) OpenAPI() map[string]any {
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Tessera admin API", "version": "1",
-			"description": "Administration of one tenant: policy, team members and their security status, practices, relying-party clients and the audit trail. Authorise with a client_credentials access token of a service client that was granted admin:read or admin:write; the token acts on its client's tenant only."},
+			"description": "Administration of one tenant: policy, team members and their security status, practices, relying-party clients, caregiver (proxy) grants and the audit trail. Authorise with a client_credentials access token of a service client that was granted admin:read or admin:write; the token acts on its client's tenant only."},
 		"servers": []any{map[string]any{"url": x.l.Issuer}},
 		"paths":   paths,
 		"components": map[string]any{

@@ -14,6 +14,7 @@ import (
 	"github.com/tessera-health/tessera/internal/admin"
 	"github.com/tessera-health/tessera/internal/authn"
 	"github.com/tessera-health/tessera/internal/i18n"
+	"github.com/tessera-health/tessera/internal/policy"
 	"github.com/tessera-health/tessera/internal/store"
 )
 
@@ -85,7 +86,10 @@ func rows(ms []admin.Member) []memberRow {
 
 func (x *AdminConsole) members(w http.ResponseWriter, r *http.Request, c *adminCtx) {
 	q := r.URL.Query()
-	f := store.UserFilter{PracticeID: q.Get("practice"), Role: q.Get("role"), Status: q.Get("status"), Query: q.Get("q"), Limit: 500}
+	page := max(intParam(q.Get("page"), 1), 1)
+	// One more than a page tells whether there is a next one.
+	f := store.UserFilter{PracticeID: q.Get("practice"), Role: q.Get("role"), Status: q.Get("status"), Query: q.Get("q"),
+		Limit: admin.MembersPageSize + 1, Offset: (page - 1) * admin.MembersPageSize}
 	ps, err := x.svc.Practices(r.Context(), c.actor)
 	if err != nil {
 		x.fail(w, r, err, nil)
@@ -96,15 +100,44 @@ func (x *AdminConsole) members(w http.ResponseWriter, r *http.Request, c *adminC
 	var in *admin.InputError
 	if errors.As(err, &in) || errors.Is(err, admin.ErrNotFound) {
 		// A filter value that is not one of the choices: show everyone, say so.
-		data["F"] = store.UserFilter{}
-		ms, err = x.svc.Members(r.Context(), c.actor, store.UserFilter{Limit: 500})
+		data["F"], page = store.UserFilter{}, 1
+		ms, err = x.svc.Members(r.Context(), c.actor, store.UserFilter{Limit: admin.MembersPageSize + 1})
 		data["Problems"] = []Problem{{Msg: &i18n.Msg{ID: "admin.members.bad_filter"}}}
 	}
 	if err != nil {
 		x.fail(w, r, err, nil)
 		return
 	}
+	more := len(ms) > admin.MembersPageSize
+	if more {
+		ms = ms[:admin.MembersPageSize]
+	}
 	data["Members"] = rows(ms)
+	// Paging links keep the filters; a page past the end shows "nobody" with a link back.
+	link := func(p int) string {
+		nq := url.Values{}
+		if f, ok := data["F"].(store.UserFilter); ok {
+			for k, v := range map[string]string{"practice": f.PracticeID, "role": f.Role, "status": f.Status, "q": f.Query} {
+				if v != "" {
+					nq.Set(k, v)
+				}
+			}
+		}
+		if p > 1 {
+			nq.Set("page", strconv.Itoa(p))
+		}
+		if len(nq) == 0 {
+			return "/admin/members"
+		}
+		return "/admin/members?" + nq.Encode()
+	}
+	if more {
+		data["Next"] = link(page + 1)
+	}
+	if page > 1 {
+		data["Previous"] = link(page - 1)
+	}
+	data["Page"] = page
 	x.render(w, r, c, http.StatusOK, "admin_members", "members", data)
 }
 
@@ -240,7 +273,9 @@ func (x *AdminConsole) renderPolicy(w http.ResponseWriter, r *http.Request, c *a
 		}
 	}
 	x.render(w, r, c, status, "admin_policy", "policy", map[string]any{"P": p, "Problems": problems, "Networks": store.NetworkModes,
-		"Channels": channels, "MFAModes": []string{store.MFAOff, store.MFAOptional, store.MFARequired}})
+		"Channels": channels, "MFAModes": []string{store.MFAOff, store.MFAOptional, store.MFARequired},
+		"MaxPhone": store.MaxPhoneCodeMinutes, "MaxEmail": store.MaxEmailCodeMinutes, "FactorChoices": store.PatientFactorChoices,
+		"DefaultPhone": int(x.svc.CodeTTLs[policy.SMS] / time.Minute), "DefaultEmail": int(x.svc.CodeTTLs[policy.Email] / time.Minute)})
 }
 
 func (x *AdminConsole) policyUpdate(w http.ResponseWriter, r *http.Request, c *adminCtx) {
@@ -266,6 +301,9 @@ func (x *AdminConsole) policyUpdate(w http.ResponseWriter, r *http.Request, c *a
 	var err error
 	if ch.RememberDeviceDays, err = num("remember_device_days", "remember_device_days", "remember_days"); err == nil {
 		ch.PasskeyMFADays, err = num("passkey_mfa_days", "passkey_mfa_days", "passkey_days")
+	}
+	if err == nil {
+		err = policyCodeFields(f, &ch)
 	}
 	if err == nil {
 		_, err = x.svc.UpdatePolicy(r.Context(), c.actor, ch)
@@ -460,4 +498,33 @@ func (x *AdminConsole) auditPage(w http.ResponseWriter, r *http.Request, c *admi
 		data["Newest"] = "/admin/audit?" + nq.Encode()
 	}
 	x.render(w, r, c, http.StatusOK, "admin_audit", "audit", data)
+}
+
+// policyCodeFields reads the code lifetimes (blank: the server's setting) and the factors
+// patients may choose (when the form showed them) into ch.
+func policyCodeFields(f url.Values, ch *admin.PolicyChanges) error {
+	for _, m := range []struct {
+		name string
+		dst  **int
+	}{{"sms_code_minutes", &ch.SMSCodeMinutes}, {"email_code_minutes", &ch.EmailCodeMinutes}} {
+		if !f.Has(m.name) {
+			continue
+		}
+		n := 0
+		if v := strings.TrimSpace(f.Get(m.name)); v != "" {
+			var err error
+			if n, err = strconv.Atoi(v); err != nil {
+				return &admin.InputError{Field: m.name, Code: m.name, Detail: "a whole number of minutes"}
+			}
+		}
+		*m.dst = &n
+	}
+	if f.Has("patient_factors_shown") {
+		list := f["patient_factors"]
+		if list == nil {
+			list = []string{}
+		}
+		ch.PatientFactors = &list
+	}
+	return nil
 }

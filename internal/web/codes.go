@@ -98,7 +98,7 @@ func factorDestination(u *store.User, f *store.Factor) string {
 // the page says when a new one may be asked for) and shows the code page.
 func (l *Login) sendCode(w http.ResponseWriter, r *http.Request, lc *loginContext, explicit bool) {
 	ctx := r.Context()
-	ch := l.Codes[lc.channel]
+	ch := l.Codes[lc.channel].For(lc.tenant)
 	loc := l.pages.Language(nil, r, lc.ar.Params.UILocales, lc.user.Locale)
 	minutes := int(ch.TTL() / time.Minute)
 	err := ch.Send(ctx, lc.user.ID, lc.dest, audit.RequestFrom(ctx).IP, func(code string) delivery.Message {
@@ -214,7 +214,7 @@ func (l *Login) verifyChannelCode(w http.ResponseWriter, r *http.Request, lc *lo
 		return
 	}
 	ctx := r.Context()
-	ch := l.Codes[lc.channel]
+	ch := l.Codes[lc.channel].For(lc.tenant)
 	err := ch.VerifyUser(ctx, lc.user.ID, lc.dest, r.PostForm.Get("code"))
 	if err != nil && !errors.Is(err, factor.ErrWrong) {
 		slog.ErrorContext(ctx, "mfa: verify code", "channel", kind, "err", err)

@@ -92,8 +92,9 @@ func (l *Login) facts(r *http.Request, u *store.User, t *store.Tenant, se *store
 			enrolled = append(enrolled, authn.Factor{Kind: f.Kind, IsDefault: f.IsDefault})
 		}
 	}
+	tp := tenantPolicy(t)
 	return authn.State{
-		Now: l.now(), Tenant: tenantPolicy(t), Role: policy.RoleFor(u.Role), Locked: u.LockedAt != nil,
+		Now: l.now(), Tenant: tp, Role: policy.RoleFor(u.Role, tp), Locked: u.LockedAt != nil,
 		Enrolled: enrolled, PhoneUnverified: u.Phone != "" && !u.PhoneVerified && l.Codes[policy.SMS] != nil,
 		AMR: store.SplitList(se.AMR), RememberedDevice: remembered, LastOtherMFA: lastOtherMFA(u),
 	}, nil
@@ -111,6 +112,7 @@ func tenantPolicy(t *store.Tenant) policy.Tenant {
 	tp.RememberedDeviceIsMFA = t.RememberedDeviceIsMFA()
 	tp.PatientsMayDisableMFA = t.PatientsMayDisableMFA
 	tp.PasskeyMFAWindow = time.Duration(t.PasskeyWindowDays()) * 24 * time.Hour
+	tp.PatientFactors = t.PatientFactorList()
 	return tp
 }
 
@@ -226,7 +228,7 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 		"RememberDays": rememberDays(lc.tenant), "Channel": policy.TOTP, "Purpose": lc.purpose,
 		"Help": helpLine(lc.tenant, "mfa.cant_contact", "mfa.cant")}
 	if ch := l.Codes[lc.channel]; ch != nil {
-		data["Channel"], data["To"], data["Minutes"] = lc.channel, maskDestination(lc.dest), int(ch.TTL()/time.Minute)
+		data["Channel"], data["To"], data["Minutes"] = lc.channel, maskDestination(lc.dest), int(ch.For(lc.tenant).TTL()/time.Minute)
 		if lc.factor != nil && lc.purpose == "enroll" {
 			data["FactorID"] = lc.factor.ID
 		}
@@ -255,7 +257,7 @@ func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *logi
 }
 
 func (l *Login) renderEnroll(w http.ResponseWriter, r *http.Request, lc *loginContext, e *totp.Enrollment, canDefer bool, status int, problem *i18n.Msg) {
-	role := policy.RoleFor(lc.user.Role)
+	role := policy.RoleFor(lc.user.Role, tenantPolicy(lc.tenant))
 	data := map[string]any{"TitleID": "enroll.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
 		"QR": urlSafe(e.QRPNG), "Key": e.Key, "FactorID": e.FactorID, "CanDefer": canDefer,
@@ -649,7 +651,7 @@ func (l *Login) otherMethods(r *http.Request, lc *loginContext, current string) 
 	}
 	var out []string
 	for _, f := range s.Enrolled {
-		if f.Kind != current && s.Role.Allows(f.Kind) && !slices.Contains(out, f.Kind) {
+		if f.Kind != current && s.Role.Uses(f.Kind) && !slices.Contains(out, f.Kind) {
 			out = append(out, f.Kind)
 		}
 	}

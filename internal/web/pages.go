@@ -34,7 +34,7 @@ func LoadPages(fsys fs.FS, catalog *i18n.Catalog, secure bool) (*Pages, error) {
 		"account_profile", "account_email_code", "account_sessions", "account_activity", "account_apps",
 		"proxy_choose", "account_caregivers",
 		"admin_members", "admin_invite", "admin_member", "admin_policy", "admin_practices", "admin_clients", "admin_client",
-		"admin_secret", "admin_audit"} {
+		"admin_secret", "admin_audit", "admin_caregivers"} {
 		files := []string{"layout.html", "partials.html", name + ".html"}
 		if strings.HasPrefix(name, "account") {
 			files = append(files, "account_partials.html") // the console's navigation

@@ -303,7 +303,7 @@ func (l *Login) registrationGone(w http.ResponseWriter, r *http.Request, ar *oid
 func (l *Login) sendRegistrationCode(w http.ResponseWriter, r *http.Request, rc *regContext, explicit bool) {
 	ctx := r.Context()
 	kind := rc.step()
-	ch := l.Codes[kind]
+	ch := l.Codes[kind].For(rc.tenant)
 	loc := l.pages.Language(nil, r, rc.ar.Params.UILocales, "")
 	minutes := int(ch.TTL() / time.Minute)
 	ip := audit.RequestFrom(ctx).IP
@@ -372,7 +372,7 @@ func (l *Login) renderRegisterCode(w http.ResponseWriter, r *http.Request, rc *r
 		step = 3
 	}
 	data := map[string]any{"TitleID": "mfa." + kind + "_title", "Channel": kind, "Step": step,
-		"To": maskDestination(rc.destination()), "Minutes": int(l.Codes[kind].TTL() / time.Minute),
+		"To": maskDestination(rc.destination()), "Minutes": int(l.Codes[kind].For(rc.tenant).TTL() / time.Minute),
 		"AuthRequestID": rc.ar.GetID(), "CSRF": l.cookies.CSRFToken(w, r), "UILocales": rc.ar.Params.UILocales, "SwitchURL": "",
 		"RestartURL": "/register?authRequestID=" + url.QueryEscape(rc.ar.GetID())}
 	if problem != nil {
@@ -400,7 +400,7 @@ func (l *Login) registerVerify(w http.ResponseWriter, r *http.Request) {
 		l.renderRegisterCode(w, r, rc, http.StatusOK, nil)
 		return
 	}
-	err := l.Codes[kind].VerifyUser(ctx, registrationOwner(rc.reg, kind), rc.destination(), r.PostForm.Get("code"))
+	err := l.Codes[kind].For(rc.tenant).VerifyUser(ctx, registrationOwner(rc.reg, kind), rc.destination(), r.PostForm.Get("code"))
 	if errors.Is(err, factor.ErrWrong) {
 		l.registrationWrongCode(w, r, rc)
 		return

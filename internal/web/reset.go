@@ -134,7 +134,7 @@ func (l *Login) resetForm(w http.ResponseWriter, r *http.Request) {
 // notice when nothing could be sent now.
 func (l *Login) sendResetCode(r *http.Request, rc *resetContext) *i18n.Msg {
 	ctx := r.Context()
-	ch := l.Codes[rc.phone.Kind]
+	ch := l.Codes[rc.phone.Kind].For(rc.tenant)
 	loc := l.pages.Language(nil, r, nil, rc.user.Locale)
 	name := ""
 	if rc.tenant != nil {
@@ -168,7 +168,7 @@ func (l *Login) renderReset(w http.ResponseWriter, r *http.Request, rc *resetCon
 	}
 	if rc.phone != nil {
 		data["PhoneKind"], data["To"] = rc.phone.Kind, maskDestination(rc.phone.Label)
-		data["Minutes"] = int(l.Codes[rc.phone.Kind].TTL() / time.Minute)
+		data["Minutes"] = int(l.Codes[rc.phone.Kind].For(rc.tenant).TTL() / time.Minute)
 		q := url.Values{"token": {token}}
 		if rc.ar != nil {
 			q.Set("authRequestID", rc.ar.GetID())
@@ -249,7 +249,7 @@ func (l *Login) reset(w http.ResponseWriter, r *http.Request) {
 			err = l.TOTP.Verify(ctx, rc.totp, code)
 		}
 		if rc.phone != nil {
-			err = l.Codes[rc.phone.Kind].VerifyUser(ctx, rc.user.ID, rc.phone.Label, code)
+			err = l.Codes[rc.phone.Kind].For(rc.tenant).VerifyUser(ctx, rc.user.ID, rc.phone.Label, code)
 		}
 		if err != nil && rc.backup {
 			err = l.Backup.Use(ctx, rc.user.ID, code)

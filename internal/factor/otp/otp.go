@@ -42,9 +42,12 @@ type Options struct {
 
 // Channel sends and checks codes on one channel.
 type Channel struct {
-	kind   string
-	amr    string
-	ttl    time.Duration
+	kind string
+	amr  string
+	ttl  time.Duration
+	// maxAge, on a channel bound to a tenant (For), refuses codes sent longer ago than the
+	// tenant's lifetime even when they were sent under a longer one.
+	maxAge time.Duration
 	limits store.SendLimits
 	st     *store.Store
 	h      Hasher
@@ -112,6 +115,22 @@ func (c *Channel) AMR() []string { return []string{c.amr} }
 
 // PhishingResistant is false: a code can be typed into a look-alike site.
 func (c *Channel) PhishingResistant() bool { return false }
+
+// For returns the channel as tenant t uses it: codes live the tenant's lifetime when it sets one
+// (bounded by store.MaxCodeMinutes), else the channel's. Codes are checked against that
+// lifetime too. A nil channel stays nil.
+func (c *Channel) For(t *store.Tenant) *Channel {
+	if c == nil {
+		return nil
+	}
+	d := t.CodeLifetime(c.kind)
+	if d <= 0 {
+		return c
+	}
+	cp := *c
+	cp.ttl, cp.maxAge = d, d
+	return &cp
+}
 
 // TTL is how long a code stays valid (for the message text).
 func (c *Channel) TTL() time.Duration { return c.ttl }
@@ -182,7 +201,11 @@ func (c *Channel) VerifyUser(ctx context.Context, userID, destination, response 
 	if len(code) != CodeLength {
 		return factor.ErrWrong
 	}
-	ok, err := c.st.SpendOTP(ctx, userID, c.kind, c.hash(userID, destination, code))
+	var since int64
+	if c.maxAge > 0 {
+		since = c.st.Now().Add(-c.maxAge).Unix()
+	}
+	ok, err := c.st.SpendOTPSince(ctx, userID, c.kind, c.hash(userID, destination, code), since)
 	if err != nil {
 		return err
 	}
