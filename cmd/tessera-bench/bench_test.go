@@ -6,16 +6,22 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	tessera "github.com/tessera-health/tessera"
+	"github.com/tessera-health/tessera/internal/store"
 )
 
 // TestSeedAndRun builds the real tessera binary, sets it up only through its CLI (seed), serves
@@ -119,5 +125,147 @@ func TestLoopbackOnly(t *testing.T) {
 	err := run(context.Background(), []string{"--target", "http://127.0.0.1:1", "--workers", "1000"}, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "workers") {
 		t.Errorf("1000 workers must be refused: %v", err)
+	}
+}
+
+// TestBulkSQLite: bulk gives the tenant's people a thousand live sessions and refresh tokens,
+// each token tied to its own session and family, and a second run adds nothing.
+func TestBulkSQLite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "bulk.db")
+	st, err := store.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx, tessera.Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	tn := &store.Tenant{Name: "Bench"}
+	if err := st.CreateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateClient(ctx, &store.Client{TenantID: tn.ID, Name: "portal", Type: store.ClientWeb,
+		RedirectURIs: store.StringList{benchRedirect}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 7 {
+		if err := st.CreateUser(ctx, &store.User{TenantID: tn.ID, Email: fmt.Sprintf("p%d@bench.example", i), Name: "P"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	for pass, wantAdded := range []int{1000, 0} {
+		var out, errOut bytes.Buffer
+		if err := bulk(ctx, []string{"--database", "sqlite:" + path, "--tenant", "bench", "--sessions", "1000"}, &out, &errOut); err != nil {
+			t.Fatalf("pass %d: %v %s", pass, err, errOut.String())
+		}
+		var res BulkResult
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("pass %d: %v: %s", pass, err, out.String())
+		}
+		if res.Added != wantAdded || res.BulkSessions != 1000 || res.Sessions != 1000 || res.RefreshTokens != 1000 {
+			t.Errorf("pass %d: %+v, want %d added and 1000 of each", pass, res, wantAdded)
+		}
+	}
+
+	db, _, err := openBulkDB("sqlite:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var check struct{ Live, Families, Users, Linked int64 }
+	now := time.Now().Unix()
+	db.Raw(`SELECT count(*) FROM sessions WHERE expires_at > ? AND revoked_at IS NULL`, now).Scan(&check.Live)
+	db.Raw(`SELECT count(DISTINCT family_id) FROM refresh_tokens WHERE expires_at > ? AND revoked_at IS NULL AND rotated_at IS NULL`, now).Scan(&check.Families)
+	db.Raw(`SELECT count(DISTINCT user_id) FROM sessions`).Scan(&check.Users)
+	db.Raw(`SELECT count(*) FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id AND s.user_id = r.user_id`).Scan(&check.Linked)
+	if check != (struct{ Live, Families, Users, Linked int64 }{1000, 1000, 7, 1000}) {
+		t.Errorf("rows: %+v; want 1000 live sessions, 1000 live families, spread over the 7 people, each token on its session", check)
+	}
+
+	for _, args := range [][]string{
+		{"--database", "sqlite:" + path, "--sessions", "1000001"},
+		{"--database", "mysql://db/x", "--sessions", "10"},
+	} {
+		if err := bulk(ctx, args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+	if err := bulk(ctx, []string{"--database", "sqlite:" + path, "--tenant", "nobody"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil ||
+		!strings.Contains(err.Error(), "seed") {
+		t.Errorf("unknown tenant: %v", err)
+	}
+}
+
+// TestRunFlags: --target, --pid and --db-pid repeat (or take lists), every target must be on
+// loopback, and the process selections are checked.
+func TestRunFlags(t *testing.T) {
+	f, err := parseRunFlags([]string{"--target", "http://127.0.0.1:8081", "--target", "http://127.0.0.1:8082,http://localhost:8083",
+		"--pid", "11", "--pid", "12,13", "--db-pid", "postgres:bench_1", "--db-pid", "42", "--scenario", "login-cross"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts []string
+	for _, u := range f.targets {
+		hosts = append(hosts, u.Host)
+	}
+	if strings.Join(hosts, " ") != "127.0.0.1:8081 127.0.0.1:8082 localhost:8083" || !slices.Equal(f.pids, []int{11, 12, 13}) ||
+		!slices.Equal(f.dbProcs, []string{"postgres:bench_1", "42"}) {
+		t.Errorf("parsed %v %v %v", hosts, f.pids, f.dbProcs)
+	}
+	if f, err := parseRunFlags(nil, &bytes.Buffer{}); err != nil || len(f.targets) != 1 || f.targets[0].Host != "127.0.0.1:8080" {
+		t.Errorf("default target: %v %v", f.targets, err)
+	}
+	for _, bad := range [][]string{
+		{"--target", "http://127.0.0.1:8081", "--target", "http://10.1.2.3:8080"},
+		{"--pid", "abc"}, {"--pid", "0"}, {"--db-pid", "mysql"}, {"--scenario", "nope"}, {"stray"},
+	} {
+		if _, err := parseRunFlags(bad, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
+	}
+}
+
+// TestRoundRobin: workers are spread over the targets in turn and keep theirs; login-cross
+// finishes on the next target, the last one wrapping to the first.
+func TestRoundRobin(t *testing.T) {
+	var bases []*url.URL
+	for _, p := range []string{"8081", "8082", "8083"} {
+		u, _ := loopbackURL("http://127.0.0.1:" + p)
+		bases = append(bases, u)
+	}
+	ds := newDrivers(bases, &Seed{}, 8)
+	ws := assignTargets(8, ds)
+	var got []string
+	for _, w := range ws {
+		got = append(got, w.d.base.Port()+">"+w.d.next.base.Port())
+	}
+	want := "8081>8082 8082>8083 8083>8081 8081>8082 8082>8083 8083>8081 8081>8082 8082>8083"
+	if strings.Join(got, " ") != want {
+		t.Errorf("workers: %s\nwant     %s", strings.Join(got, " "), want)
+	}
+	if ds[0].nextUser != ds[2].nextUser {
+		t.Error("the targets must share one cursor over the people")
+	}
+	one := newDrivers(bases[:1], &Seed{}, 2)
+	if one[0].next != one[0] {
+		t.Error("with one target, login-cross finishes where it started")
+	}
+}
+
+// TestTitleDatabase reads the database out of PostgreSQL backends' process titles, and nothing
+// out of its background processes'.
+func TestTitleDatabase(t *testing.T) {
+	for title, want := range map[string]string{
+		"postgres: 15/main: postgres bench_1 127.0.0.1(41234) idle":                "bench_1",
+		"postgres: 15/main: postgres bench_1 127.0.0.1(41234) idle in transaction": "bench_1",
+		"postgres: app tessera [local] SELECT":                                     "tessera",
+		"postgres: 15/main: checkpointer":                                          "",
+		"postgres: 15/main: logical replication launcher":                          "",
+		"/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main":       "",
+	} {
+		if got := titleDatabase(title); got != want {
+			t.Errorf("%q: %q, want %q", title, got, want)
+		}
 	}
 }
