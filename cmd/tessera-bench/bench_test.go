@@ -25,8 +25,9 @@ import (
 )
 
 // TestSeedAndRun builds the real tessera binary, sets it up only through its CLI (seed), serves
-// it as a separate process and drives every scenario briefly: each must complete requests
-// without a single error, and the server's CPU must be read from /proc. It checks the driver
+// it as two processes on one database and drives every scenario briefly (cc and login-cross
+// over both nodes: a sign-in started on one finishes on the other): each must complete requests
+// without a single error, and the servers' CPU must be read from /proc. It checks the driver
 // works end to end; the figures themselves belong in BENCHMARKS.md, never in a test.
 func TestSeedAndRun(t *testing.T) {
 	if testing.Short() {
@@ -62,42 +63,51 @@ func TestSeedAndRun(t *testing.T) {
 	seedFile := filepath.Join(dir, "seed.json")
 	os.WriteFile(seedFile, seedOut.Bytes(), 0o600)
 
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	srv := exec.Command(bin, "serve", "--addr", addr, "--issuer", "http://"+addr)
-	srv.Env = env
-	var logs bytes.Buffer
-	srv.Stderr = &logs
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
+	serve := func() (string, int) {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		addr := ln.Addr().String()
+		ln.Close()
+		srv := exec.Command(bin, "serve", "--addr", addr, "--issuer", "http://"+addr)
+		srv.Env = env
+		var logs bytes.Buffer
+		srv.Stderr = &logs
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() })
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
 			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server not ready:\n%s", logs.String())
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready:\n%s", logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return addr, srv.Process.Pid
 	}
-	for _, sc := range []string{"discovery", "jwks", "cc", "login", "refresh", "refresh-rs256", "userinfo", "introspect"} {
+	addr, pid := serve()
+	// A second node on the same database: login-cross signs in on one and finishes on the other.
+	addr2, pid2 := serve()
+	for _, sc := range []string{"discovery", "jwks", "cc", "login", "login-cross", "refresh", "refresh-rs256", "userinfo", "introspect"} {
 		var out, errOut bytes.Buffer
 		// A sign-in is one argon2id hash and a dozen requests: on a machine busy with the rest
 		// of the suite one can take over a second, and only completed requests count. On a
 		// quiet machine 4 s is over a hundred sign-ins: hence 300 people, so no TOTP code is
 		// used twice within its window.
 		duration := "1500ms"
-		if sc == "login" {
+		if strings.HasPrefix(sc, "login") {
 			duration = "4s"
 		}
 		args := []string{"--target", "http://" + addr, "--seed", seedFile, "--scenario", sc, "--workers", "2",
-			"--duration", duration, "--warmup", "100ms", "--pid", strconv.Itoa(srv.Process.Pid), "--json"}
+			"--duration", duration, "--warmup", "100ms", "--pid", strconv.Itoa(pid), "--json"}
+		if sc == "login-cross" || sc == "cc" {
+			args = append(args, "--target", "http://"+addr2, "--pid", strconv.Itoa(pid2))
+		}
 		if err := run(ctx, args, &out, &errOut); err != nil {
 			t.Fatalf("%s: %v %s", sc, err, errOut.String())
 		}
@@ -105,7 +115,7 @@ func TestSeedAndRun(t *testing.T) {
 		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 			t.Fatalf("%s: %v: %s", sc, err, out.String())
 		}
-		if res.Requests == 0 || res.Errors != 0 || res.P50ms <= 0 || res.ServerRSSMB <= 0 {
+		if res.Requests == 0 || res.Errors != 0 || res.P50ms <= 0 || res.ServerRSSMB <= 0 || len(res.ServerRSS) != res.Targets {
 			t.Errorf("%s: %+v", sc, res)
 		}
 	}
