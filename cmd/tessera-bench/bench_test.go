@@ -22,6 +22,7 @@ import (
 
 	tessera "github.com/tessera-health/tessera"
 	"github.com/tessera-health/tessera/internal/store"
+	"github.com/tessera-health/tessera/internal/store/storetest"
 )
 
 // TestSeedAndRun builds the real tessera binary, sets it up only through its CLI (seed), serves
@@ -141,9 +142,19 @@ func TestLoopbackOnly(t *testing.T) {
 // TestBulkSQLite: bulk gives the tenant's people a thousand live sessions and refresh tokens,
 // each token tied to its own session and family, and a second run adds nothing.
 func TestBulkSQLite(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "bulk.db")
-	st, err := store.Open("sqlite", path)
+	testBulk(t, "sqlite", path, "sqlite:"+path)
+}
+
+// TestBulkPostgres: the same on PostgreSQL, which also reports the tables' bytes per session.
+func TestBulkPostgres(t *testing.T) {
+	dsn := storetest.ScratchPostgres(t) // skips without TESSERA_TEST_POSTGRES_URL
+	testBulk(t, "postgres", dsn, dsn)
+}
+
+func testBulk(t *testing.T, driver, dsn, dbURL string) {
+	ctx := context.Background()
+	st, err := store.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,21 +178,25 @@ func TestBulkSQLite(t *testing.T) {
 
 	for pass, wantAdded := range []int{1000, 0} {
 		var out, errOut bytes.Buffer
-		if err := bulk(ctx, []string{"--database", "sqlite:" + path, "--tenant", "bench", "--sessions", "1000"}, &out, &errOut); err != nil {
+		if err := bulk(ctx, []string{"--database", dbURL, "--tenant", "bench", "--sessions", "1000"}, &out, &errOut); err != nil {
 			t.Fatalf("pass %d: %v %s", pass, err, errOut.String())
 		}
 		var res BulkResult
 		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 			t.Fatalf("pass %d: %v: %s", pass, err, out.String())
 		}
-		if res.Added != wantAdded || res.BulkSessions != 1000 || res.Sessions != 1000 || res.RefreshTokens != 1000 {
+		if res.Added != wantAdded || res.BulkSessions != 1000 || res.Sessions != 1000 || res.RefreshTokens != 1000 ||
+			(driver == "postgres") != (res.SessionsBytes > 0 && res.RefreshBytes > 0 && res.BytesPerSession > 0) {
 			t.Errorf("pass %d: %+v, want %d added and 1000 of each", pass, res, wantAdded)
 		}
 	}
 
-	db, _, err := openBulkDB("sqlite:" + path)
+	db, _, err := openBulkDB(dbURL)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sqlDB, err := db.DB(); err == nil {
+		defer sqlDB.Close()
 	}
 	var check struct{ Live, Families, Users, Linked int64 }
 	now := time.Now().Unix()
@@ -194,14 +209,14 @@ func TestBulkSQLite(t *testing.T) {
 	}
 
 	for _, args := range [][]string{
-		{"--database", "sqlite:" + path, "--sessions", "1000001"},
+		{"--database", dbURL, "--sessions", "1000001"},
 		{"--database", "mysql://db/x", "--sessions", "10"},
 	} {
 		if err := bulk(ctx, args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: accepted", args)
 		}
 	}
-	if err := bulk(ctx, []string{"--database", "sqlite:" + path, "--tenant", "nobody"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil ||
+	if err := bulk(ctx, []string{"--database", dbURL, "--tenant", "nobody"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil ||
 		!strings.Contains(err.Error(), "seed") {
 		t.Errorf("unknown tenant: %v", err)
 	}
