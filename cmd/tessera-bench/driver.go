@@ -23,26 +23,37 @@ import (
 	"github.com/pquerna/otp/totp"
 )
 
-// driver holds what every worker shares: the target, the seed, one keep-alive transport.
+// driver holds what the workers of one target share: the target, the seed, the keep-alive
+// transport (one for all targets), and the next target in the ring, where login-cross finishes.
 type driver struct {
 	base      *url.URL
 	seed      *Seed
 	transport *http.Transport
-	client    *http.Client // token, userinfo, introspection, JWKS: no cookies, no redirects
-	nextUser  atomic.Int64
+	client    *http.Client  // token, userinfo, introspection, JWKS: no cookies, no redirects
+	nextUser  *atomic.Int64 // shared by every target's driver: people are taken in turn
+	next      *driver       // the next target (itself when there is one)
 }
 
-func newDriver(base *url.URL, s *Seed, workers int) *driver {
+// newDrivers makes one driver per target; they share the transport and the people's cursor.
+func newDrivers(bases []*url.URL, s *Seed, workers int) []*driver {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.MaxConnsPerHost = 2*workers, 2*workers, 0
-	d := &driver{base: base, seed: s, transport: t, client: &http.Client{Transport: t, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	client := &http.Client{Transport: t, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	next := new(atomic.Int64)
 	// Runs follow each other within seconds: start each at a random person, so one run does not
 	// replay the code the previous run's first sign-in just used.
 	if n := len(s.Users); n > 0 {
-		d.nextUser.Store(int64(mrand.IntN(n)))
+		next.Store(int64(mrand.IntN(n)))
 	}
-	return d
+	ds := make([]*driver, len(bases))
+	for i, b := range bases {
+		ds[i] = &driver{base: b, seed: s, transport: t, client: client, nextUser: next}
+	}
+	for i, d := range ds {
+		d.next = ds[(i+1)%len(ds)]
+	}
+	return ds
 }
 
 func (d *driver) url(path string) string { return d.base.String() + path }
@@ -52,9 +63,16 @@ var scenarios = map[string]scenario{
 	"refresh":       {needsSeed: true, setup: loginForRefresh(false), op: refreshOp(false)},
 	"refresh-rs256": {needsSeed: true, setup: loginForRefresh(true), op: refreshOp(true)},
 	"login":         {needsSeed: true, op: func(d *driver, ctx context.Context, _ *worker) error { _, err := d.login(ctx, false, ""); return err }},
-	"userinfo":      {needsSeed: true, setup: loginForRefresh(false), op: (*driver).userinfo},
-	"introspect":    {needsSeed: true, setup: loginForRefresh(false), op: (*driver).introspect},
-	"jwks":          {op: func(d *driver, ctx context.Context, _ *worker) error { return d.get(ctx, "/keys") }},
+	// login-cross starts each sign-in on its worker's target (authorize, password) and finishes
+	// it on the next target (the authenticator code and the code exchange): a login started on
+	// one node finishes on another. With one target it is the plain login.
+	"login-cross": {needsSeed: true, op: func(d *driver, ctx context.Context, _ *worker) error {
+		_, err := d.loginVia(ctx, false, "", d.next)
+		return err
+	}},
+	"userinfo":   {needsSeed: true, setup: loginForRefresh(false), op: (*driver).userinfo},
+	"introspect": {needsSeed: true, setup: loginForRefresh(false), op: (*driver).introspect},
+	"jwks":       {op: func(d *driver, ctx context.Context, _ *worker) error { return d.get(ctx, "/keys") }},
 	"discovery": {op: func(d *driver, ctx context.Context, _ *worker) error {
 		return d.get(ctx, "/.well-known/openid-configuration")
 	}},
@@ -170,6 +188,13 @@ func hiddenFields(body string) url.Values {
 // code exchanged for tokens. People are taken in turn, so no TOTP code is used twice within
 // its 30 seconds while there are enough of them.
 func (d *driver) login(ctx context.Context, rs256 bool, scope string) (map[string]any, error) {
+	return d.loginVia(ctx, rs256, scope, d)
+}
+
+// loginVia is login with the steps after the password (the code page's post and the code
+// exchange) sent to finish's target. The browser's cookies go along: a cookie is not bound to a
+// port, as behind a load balancer the nodes share one host name.
+func (d *driver) loginVia(ctx context.Context, rs256 bool, scope string, finish *driver) (map[string]any, error) {
 	if len(d.seed.Users) == 0 {
 		return nil, errors.New("the seed has no users")
 	}
@@ -211,7 +236,7 @@ func (d *driver) login(ctx context.Context, rs256 bool, scope string) (map[strin
 	}
 	form = hiddenFields(page)
 	form.Set("code", code)
-	_, loc, err := fetch(ctx, br, http.MethodPost, d.url("/mfa/verify"), form)
+	_, loc, err := fetch(ctx, br, http.MethodPost, finish.url("/mfa/verify"), form)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +247,7 @@ func (d *driver) login(ctx context.Context, rs256 bool, scope string) (map[strin
 	if back.Query().Get("state") != q.Get("state") {
 		return nil, errors.New("state mismatch")
 	}
-	return d.token(ctx, id, sec, url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
+	return finish.token(ctx, id, sec, url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
 		"redirect_uri": {d.seed.RedirectURI}, "code_verifier": {verifier}})
 }
 

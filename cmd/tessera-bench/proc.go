@@ -51,3 +51,106 @@ func procRSSMB(pid int) float64 {
 	}
 	return 0
 }
+
+// sumCPU is the CPU time of every listed process so far, summed (a process that is gone adds 0).
+func sumCPU(pids []int) time.Duration {
+	var t time.Duration
+	for _, p := range pids {
+		c, _ := procCPU(p)
+		t += c
+	}
+	return t
+}
+
+// cpuSnapshot is the CPU time so far of each process a --db-pid selection matched.
+type cpuSnapshot map[int]time.Duration
+
+// since is the CPU the snapshot's processes used after earlier: a process that appeared in
+// between (a new backend) counts whole, one that exited in between is lost (so the figure is a
+// lower bound when connections churn; Tessera's pools keep theirs open).
+func (s cpuSnapshot) since(earlier cpuSnapshot) (time.Duration, int) {
+	var t time.Duration
+	for pid, c := range s {
+		t += c - earlier[pid]
+	}
+	return t, len(s)
+}
+
+// dbCPU reads the processes --db-pid names: PIDs as given; "postgres", every process whose
+// command name is postgres (the server, its background workers and every backend, including
+// other databases' — on a shared server that is more than this run); "postgres:DBNAME", only the
+// backends whose process title names DBNAME ("postgres: 15/main: USER DBNAME HOST STATE"), which
+// leaves out the WAL writer and checkpointer.
+func dbCPU(sel []string) cpuSnapshot {
+	snap := cpuSnapshot{}
+	if len(sel) == 0 {
+		return snap
+	}
+	var all []int
+	needAll := false
+	for _, s := range sel {
+		if strings.HasPrefix(s, "postgres") {
+			needAll = true
+		}
+	}
+	if needAll {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
+				if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+					all = append(all, pid)
+				}
+			}
+		}
+	}
+	add := func(pid int) {
+		if c, err := procCPU(pid); err == nil {
+			snap[pid] = c
+		}
+	}
+	for _, s := range sel {
+		switch {
+		case s == "postgres":
+			for _, p := range all {
+				add(p)
+			}
+		case strings.HasPrefix(s, "postgres:"):
+			db := strings.TrimPrefix(s, "postgres:")
+			for _, p := range all {
+				if backendOf(p) == db {
+					add(p)
+				}
+			}
+		default:
+			if pid, err := strconv.Atoi(s); err == nil {
+				add(pid)
+			}
+		}
+	}
+	return snap
+}
+
+// backendOf is the database a PostgreSQL backend serves, from its process title, or "".
+func backendOf(pid int) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	return titleDatabase(strings.TrimRight(string(raw), "\x00 "))
+}
+
+// titleDatabase reads DBNAME out of "postgres: [CLUSTER: ]USER DBNAME HOST(PORT) STATE".
+func titleDatabase(title string) string {
+	rest, ok := strings.CutPrefix(title, "postgres: ")
+	if !ok {
+		return ""
+	}
+	f := strings.Fields(rest)
+	if len(f) > 0 && strings.HasSuffix(f[0], ":") { // the cluster name (cluster_name is set)
+		f = f[1:]
+	}
+	if len(f) < 3 || !strings.Contains(f[2], "(") && f[2] != "[local]" {
+		return "" // a background process: "checkpointer", "walwriter", ...
+	}
+	return f[1]
+}

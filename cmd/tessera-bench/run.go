@@ -27,58 +27,117 @@ const (
 )
 
 type runFlags struct {
-	target, seedFile, scenario string
-	workers                    int
-	duration, warmup           time.Duration
-	pid                        int
-	json                       bool
+	targets            []*url.URL
+	seedFile, scenario string
+	workers            int
+	duration, warmup   time.Duration
+	pids               []int    // Tessera processes: CPU summed, RSS of each
+	dbProcs            []string // PostgreSQL processes: PIDs, "postgres" (all) or "postgres:DBNAME"
+	json               bool
 }
 
 // Result is one run's figures.
 type Result struct {
-	Scenario    string  `json:"scenario"`
-	Workers     int     `json:"workers"`
-	Seconds     float64 `json:"seconds"`
-	Requests    int64   `json:"requests"`
-	Errors      int64   `json:"errors"`
-	PerSecond   float64 `json:"per_second"`
-	P50ms       float64 `json:"p50_ms"`
-	P95ms       float64 `json:"p95_ms"`
-	P99ms       float64 `json:"p99_ms"`
-	ServerCPUms float64 `json:"server_cpu_ms_per_request,omitempty"`
-	ServerRSSMB float64 `json:"server_rss_mb,omitempty"`
-	FirstError  string  `json:"first_error,omitempty"`
+	Scenario    string    `json:"scenario"`
+	Targets     int       `json:"targets"`
+	Workers     int       `json:"workers"`
+	Seconds     float64   `json:"seconds"`
+	Requests    int64     `json:"requests"`
+	Errors      int64     `json:"errors"`
+	PerSecond   float64   `json:"per_second"`
+	P50ms       float64   `json:"p50_ms"`
+	P95ms       float64   `json:"p95_ms"`
+	P99ms       float64   `json:"p99_ms"`
+	ServerCPUms float64   `json:"server_cpu_ms_per_request,omitempty"` // summed over every --pid
+	ServerRSSMB float64   `json:"server_rss_mb,omitempty"`             // the largest of them
+	ServerRSS   []float64 `json:"server_rss_mb_each,omitempty"`
+	DBCPUms     float64   `json:"db_cpu_ms_per_request,omitempty"` // PostgreSQL, summed over --db-pid
+	DBProcs     int       `json:"db_processes,omitempty"`
+	FirstError  string    `json:"first_error,omitempty"`
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f runFlags
+// listFlag collects a repeatable flag's values (also comma-separated).
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// Bounds of the multi-node flags.
+const maxTargets = 16
+
+func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
+	var (
+		f                      runFlags
+		targets, pids, dbProcs listFlag
+	)
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.target, "target", "http://127.0.0.1:8080", "Tessera's base URL (its issuer); loopback only")
+	fs.Var(&targets, "target", "Tessera's base URL (its issuer); loopback only; repeat for several nodes (workers go round-robin)")
 	fs.StringVar(&f.seedFile, "seed", "", "the JSON that `tessera-bench seed` printed")
-	fs.StringVar(&f.scenario, "scenario", "cc", "cc, refresh, refresh-rs256, login, userinfo, introspect, jwks or discovery")
+	fs.StringVar(&f.scenario, "scenario", "cc", "cc, refresh, refresh-rs256, login, login-cross, userinfo, introspect, jwks or discovery")
 	fs.IntVar(&f.workers, "workers", 8, "concurrent workers (1 to 256)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured time (at most 10m)")
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured time before it")
-	fs.IntVar(&f.pid, "pid", 0, "the server's process id, to report its CPU per request and memory")
+	fs.Var(&pids, "pid", "a Tessera process id (repeatable): CPU per request summed over them, and each one's memory")
+	fs.Var(&dbProcs, "db-pid", "PostgreSQL's CPU per request (repeatable): a PID, \"postgres\" for every process named postgres, or \"postgres:DBNAME\" for the backends serving DBNAME")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+		return f, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return f, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	if f.workers < 1 || f.workers > maxWorkers {
-		return usageError{fmt.Sprintf("--workers must be between 1 and %d", maxWorkers)}
+		return f, usageError{fmt.Sprintf("--workers must be between 1 and %d", maxWorkers)}
 	}
 	if f.duration <= 0 || f.duration > maxDuration || f.warmup < 0 || f.warmup > time.Minute {
-		return usageError{"--duration must be in (0, 10m] and --warmup in [0, 1m]"}
+		return f, usageError{"--duration must be in (0, 10m] and --warmup in [0, 1m]"}
 	}
-	base, err := loopbackURL(f.target)
+	if len(targets) == 0 {
+		targets = listFlag{"http://127.0.0.1:8080"}
+	}
+	if len(targets) > maxTargets {
+		return f, usageError{fmt.Sprintf("at most %d --target", maxTargets)}
+	}
+	for _, t := range targets {
+		u, err := loopbackURL(t)
+		if err != nil {
+			return f, usageError{err.Error()}
+		}
+		f.targets = append(f.targets, u)
+	}
+	for _, p := range pids {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 {
+			return f, usageError{fmt.Sprintf("--pid %q: want a process id", p)}
+		}
+		f.pids = append(f.pids, n)
+	}
+	for _, p := range dbProcs {
+		if n, err := strconv.Atoi(p); (err != nil || n <= 0) && p != "postgres" && !strings.HasPrefix(p, "postgres:") {
+			return f, usageError{fmt.Sprintf("--db-pid %q: want a process id, postgres or postgres:DBNAME", p)}
+		}
+	}
+	f.dbProcs = dbProcs
+	if _, ok := scenarios[f.scenario]; !ok {
+		return f, usageError{fmt.Sprintf("unknown scenario %q", f.scenario)}
+	}
+	return f, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseRunFlags(args, stderr)
 	if err != nil {
-		return usageError{err.Error()}
+		return err
 	}
-	sc, ok := scenarios[f.scenario]
-	if !ok {
-		return usageError{fmt.Sprintf("unknown scenario %q", f.scenario)}
-	}
+	sc := scenarios[f.scenario]
 	var s Seed
 	if sc.needsSeed {
 		raw, err := os.ReadFile(f.seedFile)
@@ -89,7 +148,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--seed: %w", err)
 		}
 	}
-	d := newDriver(base, &s, f.workers)
+	ds := newDrivers(f.targets, &s, f.workers)
+	next := ds[0].nextUser
 	// Consecutive runs share the seed's people; a cursor beside the seed file makes each run go
 	// on where the last one stopped, so no run replays a TOTP code another just used (a random
 	// start collided often with a few dozen people).
@@ -97,13 +157,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if sc.needsSeed && len(s.Users) > 0 {
 		if raw, err := os.ReadFile(cursor); err == nil {
 			if n, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64); err == nil && n >= 0 {
-				d.nextUser.Store(n % int64(len(s.Users)))
+				next.Store(n % int64(len(s.Users)))
 			}
 		}
 	}
-	res, err := d.measure(ctx, sc, f)
+	res, err := measure(ctx, ds, sc, f)
 	if sc.needsSeed && len(s.Users) > 0 {
-		os.WriteFile(cursor, []byte(strconv.FormatInt(d.nextUser.Load()%int64(len(s.Users)), 10)), 0o600)
+		os.WriteFile(cursor, []byte(strconv.FormatInt(next.Load()%int64(len(s.Users)), 10)), 0o600)
 	}
 	if err != nil {
 		return err
@@ -111,10 +171,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f.json {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "%-12s c=%-3d %8.0f req/s  p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms  errors %d",
-		res.Scenario, res.Workers, res.PerSecond, res.P50ms, res.P95ms, res.P99ms, res.Errors)
+	fmt.Fprintf(stdout, "%-12s n=%d c=%-3d %8.0f req/s  p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms  errors %d",
+		res.Scenario, res.Targets, res.Workers, res.PerSecond, res.P50ms, res.P95ms, res.P99ms, res.Errors)
 	if res.ServerCPUms > 0 {
 		fmt.Fprintf(stdout, "  server %.3f CPU-ms/req  RSS %.0f MB", res.ServerCPUms, res.ServerRSSMB)
+	}
+	if len(f.dbProcs) > 0 {
+		fmt.Fprintf(stdout, "  postgres %.3f CPU-ms/req (%d processes)", res.DBCPUms, res.DBProcs)
 	}
 	fmt.Fprintln(stdout)
 	if res.FirstError != "" {
@@ -141,6 +204,7 @@ func loopbackURL(raw string) (*url.URL, error) {
 // (a refresh chain, an access token).
 type worker struct {
 	id      int
+	d       *driver // its target, kept for the whole run (cookies and refresh chains stay on one node)
 	refresh string
 	access  string
 }
@@ -151,13 +215,22 @@ type scenario struct {
 	op        func(d *driver, ctx context.Context, w *worker) error
 }
 
-// measure runs the warm-up, then the measured window, and computes the figures.
-func (d *driver) measure(ctx context.Context, sc scenario, f runFlags) (*Result, error) {
-	workers := make([]*worker, f.workers)
+// assignTargets spreads n workers over the targets round-robin: worker i talks to target
+// i mod len(targets) for the whole run.
+func assignTargets(n int, ds []*driver) []*worker {
+	workers := make([]*worker, n)
 	for i := range workers {
-		workers[i] = &worker{id: i}
+		workers[i] = &worker{id: i, d: ds[i%len(ds)]}
+	}
+	return workers
+}
+
+// measure runs the warm-up, then the measured window, and computes the figures.
+func measure(ctx context.Context, ds []*driver, sc scenario, f runFlags) (*Result, error) {
+	workers := assignTargets(f.workers, ds)
+	for i := range workers {
 		if sc.setup != nil {
-			if err := sc.setup(d, ctx, workers[i]); err != nil {
+			if err := sc.setup(workers[i].d, ctx, workers[i]); err != nil {
 				return nil, fmt.Errorf("set up worker %d: %w", i, err)
 			}
 		}
@@ -189,7 +262,7 @@ func (d *driver) measure(ctx context.Context, sc scenario, f runFlags) (*Result,
 			defer flush()
 			for ctx.Err() == nil {
 				start := time.Now()
-				err := sc.op(d, ctx, w)
+				err := sc.op(w.d, ctx, w)
 				if !measuring.Load() || ctx.Err() != nil {
 					continue
 				}
@@ -210,24 +283,35 @@ func (d *driver) measure(ctx context.Context, sc scenario, f runFlags) (*Result,
 	case <-time.After(f.warmup):
 	case <-ctx.Done():
 	}
-	cpu0, _ := procCPU(f.pid)
+	cpu0 := sumCPU(f.pids)
+	db0 := dbCPU(f.dbProcs)
 	t0 := time.Now()
 	measuring.Store(true)
 	<-ctx.Done()
 	measuring.Store(false)
 	elapsed := time.Since(t0)
-	cpu1, _ := procCPU(f.pid)
+	cpu1 := sumCPU(f.pids)
+	db1 := dbCPU(f.dbProcs)
 	wg.Wait()
 	if ctxErr := context.Cause(ctx); !errors.Is(ctxErr, context.DeadlineExceeded) {
 		return nil, ctxErr
 	}
 	slices.Sort(samples)
-	res := &Result{Scenario: f.scenario, Workers: f.workers, Seconds: elapsed.Seconds(), Requests: requests.Load(),
+	res := &Result{Scenario: f.scenario, Targets: len(ds), Workers: f.workers, Seconds: elapsed.Seconds(), Requests: requests.Load(),
 		Errors: errs.Load(), P50ms: pct(samples, 0.50), P95ms: pct(samples, 0.95), P99ms: pct(samples, 0.99)}
 	res.PerSecond = float64(res.Requests-res.Errors) / res.Seconds
-	if f.pid > 0 && res.Requests > 0 {
+	if len(f.pids) > 0 && res.Requests > 0 {
 		res.ServerCPUms = float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(res.Requests)
-		res.ServerRSSMB = procRSSMB(f.pid)
+		for _, p := range f.pids {
+			rss := procRSSMB(p)
+			res.ServerRSS = append(res.ServerRSS, rss)
+			res.ServerRSSMB = max(res.ServerRSSMB, rss)
+		}
+	}
+	if len(f.dbProcs) > 0 && res.Requests > 0 {
+		used, n := db1.since(db0)
+		res.DBCPUms = float64(used.Microseconds()) / 1000 / float64(res.Requests)
+		res.DBProcs = n
 	}
 	if v := firstErr.Load(); v != nil {
 		res.FirstError = v.(string)
