@@ -3,12 +3,20 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 
 	tessera "github.com/tessera-health/tessera"
 	"github.com/tessera-health/tessera/internal/audit"
@@ -31,38 +39,7 @@ func TestLockoutAcrossTwoNodes(t *testing.T) {
 	ctx := context.Background()
 	key := make([]byte, 32)
 	rand.Read(key)
-	node := func(migrate bool) *env {
-		t.Helper()
-		st, err := store.Open("postgres", dsn) // a separate handle (and pool) per node
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		if migrate {
-			if err := st.Migrate(ctx, tessera.Migrations()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		issuer := "http://" + ln.Addr().String()
-		opts := server.Defaults(issuer, key) // one secret key for the cluster
-		opts.Password = password.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, KeyLen: 32, SaltLen: 16}
-		opts.CacheTTL = 0
-		n, err := server.New(ctx, st, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewUnstartedServer(n.Handler())
-		ts.Listener.Close()
-		ts.Listener = ln
-		ts.Start()
-		t.Cleanup(ts.Close)
-		return &env{t: t, node: n, ts: ts, issuer: issuer, st: st, ctx: ctx}
-	}
-	a, b := node(true), node(false)
+	a, b := clusterNode(t, dsn, key, true), clusterNode(t, dsn, key, false)
 	tn := &store.Tenant{Name: "Riverside Health"}
 	if err := a.st.CreateTenant(ctx, tn); err != nil {
 		t.Fatal(err)
@@ -167,5 +144,109 @@ func TestLockoutAcrossTwoNodes(t *testing.T) {
 	}
 	if problems, _, err := audit.Verify(ctx, b.st, box.Hasher("audit-chain"), tn.ID); err != nil || len(problems) != 0 {
 		t.Errorf("the audit chain written by two nodes does not verify: %v %v", problems, err)
+	}
+}
+
+// clusterNode is one Tessera node of a cluster on the PostgreSQL database dsn: its own store
+// handle (and pool), its own listener, the cluster's secret key, caches off.
+func clusterNode(t *testing.T, dsn string, key []byte, migrate bool) *env {
+	ctx := context.Background()
+	t.Helper()
+	st, err := store.Open("postgres", dsn) // a separate handle (and pool) per node
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if migrate {
+		if err := st.Migrate(ctx, tessera.Migrations()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	opts := server.Defaults(issuer, key) // one secret key for the cluster
+	opts.Password = password.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, KeyLen: 32, SaltLen: 16}
+	opts.CacheTTL = 0
+	n, err := server.New(ctx, st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(n.Handler())
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return &env{t: t, node: n, ts: ts, issuer: issuer, st: st, ctx: ctx}
+}
+
+// TestKeyRotationAcrossNodes: a key rotated through one node (as `tessera keys rotate` does,
+// against the shared database) is the key every node signs with once it is active, and every
+// node publishes both the new key and the retired one, so tokens signed just before still verify.
+func TestKeyRotationAcrossNodes(t *testing.T) {
+	dsn := storetest.ScratchPostgres(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	a, b := clusterNode(t, dsn, key, true), clusterNode(t, dsn, key, false)
+	tn := &store.Tenant{Name: "Riverside Health"}
+	if err := a.st.CreateTenant(a.ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	a.tenant, b.tenant = tn, tn
+	id, sec := a.client(store.ClientWeb, nil)
+	a.user("pat@example.org", "correct horse battery")
+	onB := b.rp(id, sec)
+	kidOf := func(tok *oauth2.Token) string {
+		t.Helper()
+		raw, _ := tok.Extra("id_token").(string)
+		head, err := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[0])
+		var h struct{ Kid string }
+		if err != nil || json.Unmarshal(head, &h) != nil || h.Kid == "" {
+			t.Fatalf("ID token header %q: %v", raw, err)
+		}
+		return h.Kid
+	}
+	published := func(e *env) []string {
+		t.Helper()
+		resp, err := http.Get(e.issuer + "/keys")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var set struct{ Keys []struct{ Kid string } }
+		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+			t.Fatal(err)
+		}
+		var kids []string
+		for _, k := range set.Keys {
+			kids = append(kids, k.Kid)
+		}
+		return kids
+	}
+
+	before, _ := onB.login(newBrowser(t), "pat@example.org", "correct horse battery")
+	oldKid := kidOf(before)
+	newKid, from, err := a.node.Keys.Rotate(a.ctx, jose.ES256) // the cluster's cache TTL is 0: active at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Until(from) > time.Second {
+		t.Fatalf("the new key starts at %v", from)
+	}
+	time.Sleep(time.Until(from))
+	after, _ := onB.login(newBrowser(t), "pat@example.org", "correct horse battery")
+	if got := kidOf(after); got != newKid || got == oldKid {
+		t.Errorf("node B signs with %s after node A rotated to %s (old %s)", got, newKid, oldKid)
+	}
+	for _, e := range []*env{a, b} {
+		if kids := published(e); !slices.Contains(kids, newKid) || !slices.Contains(kids, oldKid) {
+			t.Errorf("%s publishes %v; want the new key %s and the retired %s", e.issuer, kids, newKid, oldKid)
+		}
+	}
+	// The token signed before the rotation still verifies against node B's published keys.
+	if _, err := onB.verifier.Verify(b.ctx, before.Extra("id_token").(string)); err != nil {
+		t.Errorf("a token signed before the rotation no longer verifies: %v", err)
 	}
 }
