@@ -149,7 +149,7 @@ func (p *Provider) guardCallback(next http.Handler) http.Handler {
 			return
 		}
 		rec := &recorder{header: http.Header{}}
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), loadedAuthRequestKey{}, ar)))
 		if loc := rec.header.Get("Location"); loc != "" && strings.HasPrefix(loc, ar.Params.RedirectURI) {
 			if u, err := url.Parse(loc); err == nil {
 				q := u.Query()

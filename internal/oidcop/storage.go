@@ -155,8 +155,14 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, hi
 
 // AuthRequestByID loads a live authorization request.
 func (s *Storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	if ar, _ := ctx.Value(loadedAuthRequestKey{}).(*AuthRequest); ar != nil && ar.Row.ID == id {
+		return ar, nil // read by the callback's guard in this very request
+	}
 	return s.AuthRequest(ctx, id)
 }
+
+// loadedAuthRequestKey carries an auth request read earlier in the same request.
+type loadedAuthRequestKey struct{}
 
 // AuthRequest is AuthRequestByID with the concrete type, for the login pages.
 func (s *Storage) AuthRequest(ctx context.Context, id string) (*AuthRequest, error) {

@@ -63,29 +63,25 @@ func (s *Store) SaveAuthCode(ctx context.Context, id, codeHash string, ttl time.
 func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string) (*AuthRequest, error) {
 	now := s.unix()
 	var ar AuthRequest
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("code_hash = ?", codeHash).First(&ar).Error; err != nil {
-			return notFound(err)
-		}
-		res := tx.Model(&AuthRequest{}).
-			Where("id = ? AND code_used_at IS NULL AND code_expires_at > ?", ar.ID, now).
-			Update("code_used_at", now)
+	err := func() error {
+		// One statement spends the code and returns its request; only a code that could not be
+		// spent is read again, to tell a replay from an unknown or expired code.
+		res := s.db.WithContext(ctx).Raw(`UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL AND code_expires_at > ? RETURNING *`,
+			now, codeHash, now).Scan(&ar)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 1 {
 			return nil
 		}
-		// Read again: a concurrent redemption may have committed after our first read, and that
-		// is a replay, not an expired code.
-		if err := tx.Where("id = ?", ar.ID).First(&ar).Error; err != nil {
+		if err := s.db.WithContext(ctx).Where("code_hash = ?", codeHash).First(&ar).Error; err != nil {
 			return notFound(err)
 		}
 		if ar.CodeUsedAt == nil {
 			return ErrNotFound // expired, never used
 		}
 		return ErrReplayed
-	})
+	}()
 	if err == ErrReplayed {
 		if rerr := s.RevokeByAuthRequest(ctx, ar.ID); rerr != nil {
 			return nil, rerr

@@ -96,6 +96,14 @@ func NewLogin(st *store.Store, op *oidcop.Provider, pw PasswordHasher, sessions 
 	return &Login{st: st, op: op, pw: pw, sessions: sessions, audit: al, pages: pages, cookies: cookies, opts: opts, now: time.Now}
 }
 
+// batched runs h with its audit events appended together before its response (audit.Batch).
+func (l *Login) batched(h http.HandlerFunc) http.Handler {
+	if l.audit == nil {
+		return h
+	}
+	return l.audit.Batch(h)
+}
+
 // SetClock replaces the clock (tests).
 func (l *Login) SetClock(now func() time.Time) { l.now = now }
 
@@ -104,17 +112,19 @@ const sessionCookie = "tessera_session"
 // Routes registers the pages on mux.
 func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", l.show)
-	mux.HandleFunc("POST /login", l.submit)
-	mux.HandleFunc("POST /consent", l.consent)
-	mux.HandleFunc("POST /mfa/verify", l.verifyCode)
-	mux.HandleFunc("POST /mfa/enroll", l.enroll)
-	mux.HandleFunc("POST /mfa/defer", l.deferEnrollment)
-	mux.HandleFunc("POST /mfa/backup", l.verifyBackup)
-	mux.HandleFunc("POST /mfa/continue", l.continueSignIn)
+	// The sign-in's steps append their audit events in one transaction per request (see
+	// audit.Batch): the second step alone records three.
+	mux.Handle("POST /login", l.batched(l.submit))
+	mux.Handle("POST /consent", l.batched(l.consent))
+	mux.Handle("POST /mfa/verify", l.batched(l.verifyCode))
+	mux.Handle("POST /mfa/enroll", l.batched(l.enroll))
+	mux.Handle("POST /mfa/defer", l.batched(l.deferEnrollment))
+	mux.Handle("POST /mfa/backup", l.batched(l.verifyBackup))
+	mux.Handle("POST /mfa/continue", l.batched(l.continueSignIn))
 	mux.HandleFunc("POST /mfa/enroll-email", l.enrollEmail)
 	mux.HandleFunc("POST /mfa/enroll-phone", l.enrollPhone)
 	mux.HandleFunc("POST /mfa/resend", l.resendCode)
-	mux.HandleFunc("POST /mfa/method", l.switchMethod)
+	mux.Handle("POST /mfa/method", l.batched(l.switchMethod))
 	mux.HandleFunc("GET /forgot", l.forgotForm)
 	mux.HandleFunc("POST /forgot", l.forgot)
 	mux.HandleFunc("GET /reset", l.resetForm)
@@ -280,7 +290,14 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
-	l.finish(w, r, ar, se, "password")
+	// Go on with the person just read (finish would read them again).
+	lc, err := l.contextFor(r, ar, c, se, u)
+	if err != nil {
+		slog.ErrorContext(r.Context(), "login: load", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	l.proceedWith(w, r, lc, "password", stepFlags{})
 }
 
 func (l *Login) fail(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, tenantID, userID, email, acctKey, ipKey string) {

@@ -45,6 +45,10 @@ type loginContext struct {
 	// facts caches what state reads about the person for this request; recordFactor, which
 	// changes them, clears it.
 	facts *authn.State
+	// factors caches the person's active factors for this request (factorsRead says they were
+	// read): the code check and Next both need them.
+	factors     []store.Factor
+	factorsRead bool
 	// noCode: the code page is shown after a press-1 call, with no code on its way.
 	noCode bool
 }
@@ -54,6 +58,11 @@ func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Clien
 	if err != nil {
 		return nil, err
 	}
+	return l.contextFor(r, ar, c, se, u)
+}
+
+// contextFor is context for a person this request already read.
+func (l *Login) contextFor(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, se *store.Session, u *store.User) (*loginContext, error) {
 	t, err := l.st.TenantByID(r.Context(), u.TenantID)
 	if err != nil {
 		return nil, err
@@ -67,10 +76,11 @@ func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Clien
 // offer, what comes next), and each read was two queries (factors, remembered device).
 func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.State, error) {
 	if lc.facts == nil {
-		s, err := l.facts(r, lc.user, lc.tenant, lc.se, l.rememberedDevice(r, lc) != nil)
+		factors, err := l.activeFactors(r, lc)
 		if err != nil {
 			return authn.State{}, err
 		}
+		s := l.factsOf(factors, lc.user, lc.tenant, lc.se, l.rememberedDevice(r, lc) != nil)
 		lc.facts = &s
 	}
 	s := *lc.facts
@@ -86,6 +96,23 @@ func (l *Login) facts(r *http.Request, u *store.User, t *store.Tenant, se *store
 	if err != nil {
 		return authn.State{}, err
 	}
+	return l.factsOf(factors, u, t, se, remembered), nil
+}
+
+// activeFactors returns the person's active factors, read once per request.
+func (l *Login) activeFactors(r *http.Request, lc *loginContext) ([]store.Factor, error) {
+	if !lc.factorsRead {
+		factors, err := l.st.ActiveFactors(r.Context(), lc.user.ID)
+		if err != nil {
+			return nil, err
+		}
+		lc.factors, lc.factorsRead = factors, true
+	}
+	return lc.factors, nil
+}
+
+// factsOf is facts over factors already read.
+func (l *Login) factsOf(factors []store.Factor, u *store.User, t *store.Tenant, se *store.Session, remembered bool) authn.State {
 	var enrolled []authn.Factor
 	for _, f := range factors {
 		if l.wired(f.Kind) {
@@ -96,7 +123,7 @@ func (l *Login) facts(r *http.Request, u *store.User, t *store.Tenant, se *store
 		Now: l.now(), Tenant: tenantPolicy(t), Role: policy.RoleFor(u.Role), Locked: u.LockedAt != nil,
 		Enrolled: enrolled, PhoneUnverified: u.Phone != "" && !u.PhoneVerified && l.Codes[policy.SMS] != nil,
 		AMR: store.SplitList(se.AMR), RememberedDevice: remembered, LastOtherMFA: lastOtherMFA(u),
-	}, nil
+	}
 }
 
 // tenantPolicy is a tenant's stored settings over the seeds' defaults.
@@ -126,7 +153,6 @@ type stepFlags struct {
 }
 
 func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string, fl stepFlags) {
-	deferred := fl.deferred
 	ctx := r.Context()
 	c, err := l.op.Client(ctx, ar.GetClientID())
 	if err != nil {
@@ -139,6 +165,15 @@ func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthR
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
+	l.proceedWith(w, r, lc, how, fl)
+}
+
+// proceedWith is proceed over a loginContext this request already loaded (and kept current:
+// whatever the request changed about the person or the session is changed on lc too).
+func (l *Login) proceedWith(w http.ResponseWriter, r *http.Request, lc *loginContext, how string, fl stepFlags) {
+	deferred := fl.deferred
+	ctx := r.Context()
+	ar, se, c := lc.ar, lc.se, lc.client
 	s, err := l.state(r, lc, deferred)
 	if err != nil {
 		slog.ErrorContext(ctx, "login: state", "err", err)
@@ -311,7 +346,7 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 		l.verifyChannelCode(w, r, lc, method)
 		return
 	}
-	factors, err := l.st.ActiveFactors(ctx, lc.user.ID)
+	factors, err := l.activeFactors(r, lc)
 	if err != nil || l.TOTP == nil {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
@@ -329,15 +364,13 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 	}
 	err = l.TOTP.Verify(ctx, f, r.PostForm.Get("code"))
 	if err == nil {
-		if err := l.st.MFASuccess(ctx, lc.user.ID); err != nil {
-			slog.WarnContext(ctx, "mfa: reset count", "err", err)
-		}
+		l.mfaSuccess(r, lc)
 		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.totp", Result: "ok",
 			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
 		if r.PostForm.Get("remember") == "1" {
 			l.rememberDevice(w, r, lc)
 		}
-		l.addFactor(w, r, lc, l.TOTP.AMR())
+		l.passFactor(w, r, lc, l.TOTP.AMR())
 		return
 	}
 	if !errors.Is(err, factor.ErrWrong) && !errors.Is(err, factor.ErrReplayed) {
@@ -471,12 +504,10 @@ func (l *Login) verifyBackup(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	err := l.Backup.Use(ctx, lc.user.ID, r.PostForm.Get("code"))
 	if err == nil {
-		if err := l.st.MFASuccess(ctx, lc.user.ID); err != nil {
-			slog.WarnContext(ctx, "mfa: reset count", "err", err)
-		}
+		l.mfaSuccess(r, lc)
 		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.backup_code", Result: "ok",
 			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
-		l.addFactor(w, r, lc, l.Backup.AMR())
+		l.passFactor(w, r, lc, l.Backup.AMR())
 		return
 	}
 	if !errors.Is(err, factor.ErrWrong) {
@@ -509,6 +540,28 @@ func (l *Login) addFactor(w http.ResponseWriter, r *http.Request, lc *loginConte
 	}
 }
 
+// passFactor is addFactor after answering a factor the person already had (an authenticator
+// code, a backup code): their factors did not change, so the request goes on with what it read.
+func (l *Login) passFactor(w http.ResponseWriter, r *http.Request, lc *loginContext, amr []string) {
+	if l.recordFactor(w, r, lc, amr) {
+		l.proceedWith(w, r, lc, "mfa", stepFlags{})
+	}
+}
+
+// mfaSuccess resets the person's count of wrong answers. It writes only when the count this
+// request read was not zero: a wrong answer counted since, on another node, raced this right
+// one and may as well have come after it.
+func (l *Login) mfaSuccess(r *http.Request, lc *loginContext) {
+	if lc.user.MFAFailures == 0 {
+		return
+	}
+	if err := l.st.MFASuccess(r.Context(), lc.user.ID); err != nil {
+		slog.WarnContext(r.Context(), "mfa: reset count", "err", err)
+		return
+	}
+	lc.user.MFAFailures = 0
+}
+
 // recordFactor adds a factor's amr to the browser's session, so single sign-on and step-up know
 // it. It answers the request itself when it fails.
 func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginContext, amr []string) bool {
@@ -530,7 +583,7 @@ func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginCo
 	}
 	lc.se.AMR, lc.se.ACR = joinSpace(have), acr
 	lc.facts = nil
-	l.passedOtherMFA(r, lc.user.ID, amr)
+	l.passedOtherMFA(r, lc.user, amr)
 	return true
 }
 

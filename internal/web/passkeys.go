@@ -400,15 +400,18 @@ func (l *Login) confirmWithPasskey(w http.ResponseWriter, r *http.Request, ac *a
 }
 
 // passedOtherMFA records a second factor other than a passkey (the passkey window restarts).
-func (l *Login) passedOtherMFA(r *http.Request, userID string, amr []string) {
+func (l *Login) passedOtherMFA(r *http.Request, u *store.User, amr []string) {
 	for _, m := range amr {
 		if m == authn.AMRHardware || m == authn.AMRSoftware {
 			return
 		}
 	}
-	if err := l.st.PassedOtherMFA(r.Context(), userID); err != nil {
+	at, err := l.st.PassedOtherMFAAt(r.Context(), u.ID)
+	if err != nil {
 		slog.WarnContext(r.Context(), "mfa: record other factor", "err", err)
+		return
 	}
+	u.LastOtherMFAAt = &at // the rest of the request decides from it
 }
 
 // lastOtherMFA is when the person last passed a second factor other than a passkey.
