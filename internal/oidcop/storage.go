@@ -178,10 +178,8 @@ func (s *Storage) AuthRequest(ctx context.Context, id string) (*AuthRequest, err
 
 // SaveAuthCode stores the keyed hash of the code the library built for the request.
 func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	if err := s.st.SaveAuthCode(ctx, id, s.codes.Sum(code), s.opts.CodeTTL); err != nil {
-		return err
-	}
-	return s.st.NoteSessionClient(ctx, id) // the RPs to tell when the session ends (backchannel.go)
+	// With it, the session's client: the RPs to tell when the session ends (backchannel.go).
+	return s.st.SaveAuthCodeNoted(ctx, id, s.codes.Sum(code), s.opts.CodeTTL)
 }
 
 // AuthRequestByCode redeems a code, once. The client was authenticated before this point (see

@@ -132,3 +132,28 @@ func (s *Store) DeleteExpired(ctx context.Context, margin time.Duration) error {
 	}
 	return nil
 }
+
+// SaveAuthCodeNoted is SaveAuthCode followed by NoteSessionClient: on PostgreSQL in one
+// statement (a CTE that inserts the session's client from the row it updated), elsewhere in two.
+func (s *Store) SaveAuthCodeNoted(ctx context.Context, id, codeHash string, ttl time.Duration) error {
+	if s.dialect != "postgres" {
+		if err := s.SaveAuthCode(ctx, id, codeHash, ttl); err != nil {
+			return err
+		}
+		return s.NoteSessionClient(ctx, id)
+	}
+	now := s.unix()
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`WITH u AS (UPDATE auth_requests SET code_hash = ?, code_expires_at = ? WHERE id = ? AND done = ? AND code_hash IS NULL
+RETURNING session_id, client_id, tenant_id, user_id),
+noted AS (INSERT INTO session_clients (session_id, client_id, tenant_id, user_id, created_at)
+SELECT session_id, client_id, tenant_id, user_id, ? FROM u WHERE session_id <> '' ON CONFLICT (session_id, client_id) DO NOTHING)
+SELECT count(*) FROM u`, codeHash, now+int64(ttl/time.Second), id, true, now).Scan(&n).Error
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

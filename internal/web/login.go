@@ -485,6 +485,16 @@ func truncate(s string, n int) string {
 // SetProvider completes the wiring: the provider needs Logout and the login needs the provider.
 func (l *Login) SetProvider(op *oidcop.Provider) { l.op = op }
 
+// BrowserAuthRequest returns the auth request id when it is bound to this browser's live SSO
+// session (the callback's check, in one statement).
+func (l *Login) BrowserAuthRequest(r *http.Request, id string) (*store.AuthRequest, error) {
+	v := l.cookies.Get(r, sessionCookie)
+	if v == "" {
+		return nil, store.ErrNotFound
+	}
+	return l.st.AuthRequestForBrowser(r.Context(), id, l.sessions.Sum(v), l.opts.IdleTTL)
+}
+
 // BrowserSession returns the id of this browser's live SSO session, or "" (the protocol layer
 // uses it to release a code only to the browser that signed in).
 func (l *Login) BrowserSession(r *http.Request) string {

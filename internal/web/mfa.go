@@ -49,6 +49,9 @@ type loginContext struct {
 	// read): the code check and Next both need them.
 	factors     []store.Factor
 	factorsRead bool
+	// backupLeft is the count of unused backup codes read with the factors (when backupRead).
+	backupLeft int64
+	backupRead bool
 	// noCode: the code page is shown after a press-1 call, with no code on its way.
 	noCode bool
 }
@@ -102,11 +105,12 @@ func (l *Login) facts(r *http.Request, u *store.User, t *store.Tenant, se *store
 // activeFactors returns the person's active factors, read once per request.
 func (l *Login) activeFactors(r *http.Request, lc *loginContext) ([]store.Factor, error) {
 	if !lc.factorsRead {
-		factors, err := l.st.ActiveFactors(r.Context(), lc.user.ID)
+		factors, left, known, err := l.st.ActiveFactorsBackupLeft(r.Context(), lc.user.ID)
 		if err != nil {
 			return nil, err
 		}
 		lc.factors, lc.factorsRead = factors, true
+		lc.backupLeft, lc.backupRead = left, known
 	}
 	return lc.factors, nil
 }
@@ -253,7 +257,11 @@ func (l *Login) renderLocked(w http.ResponseWriter, r *http.Request, lc *loginCo
 func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *loginContext, status int, problem *i18n.Msg) {
 	var left int64
 	if l.Backup != nil {
-		left, _ = l.Backup.Left(r.Context(), lc.user.ID)
+		if lc.backupRead {
+			left = lc.backupLeft // read with the factors
+		} else {
+			left, _ = l.Backup.Left(r.Context(), lc.user.ID)
+		}
 	}
 	data := map[string]any{"TitleID": "mfa.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
@@ -313,6 +321,9 @@ func (l *Login) renderEnroll(w http.ResponseWriter, r *http.Request, lc *loginCo
 // stepForm loads what every second-step form needs: the auth request, the browser's session
 // (it must be the one that gave the password) and a valid CSRF token.
 func (l *Login) stepForm(w http.ResponseWriter, r *http.Request) (*loginContext, bool) {
+	if lc, answered := l.stepFormJoined(w, r); lc != nil || answered {
+		return lc, lc != nil
+	}
 	ar, c, ok := l.loadForm(w, r)
 	if !ok {
 		return nil, false
@@ -332,6 +343,49 @@ func (l *Login) stepForm(w http.ResponseWriter, r *http.Request) (*loginContext,
 		return nil, false
 	}
 	return lc, true
+}
+
+// stepFormJoined is stepForm's usual case in one statement: the auth request, the browser's
+// session and its person read together (store.SignInStep). Whenever something is missing or
+// wrong it returns nil and answered false, and stepForm reads them one by one to answer as it
+// always did; answered is true when it already answered the request.
+func (l *Login) stepFormJoined(w http.ResponseWriter, r *http.Request) (lc *loginContext, answered bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		return nil, true
+	}
+	v := l.cookies.Get(r, sessionCookie)
+	if v == "" {
+		return nil, false
+	}
+	ctx := r.Context()
+	row, se, u, err := l.st.SignInStep(ctx, r.PostForm.Get("authRequestID"), l.sessions.Sum(v), l.opts.IdleTTL)
+	if err != nil {
+		return nil, false
+	}
+	ar, err := oidcop.LoadAuthRequest(row)
+	if err != nil || ar.Done() {
+		return nil, false
+	}
+	c, err := l.op.Client(ctx, ar.GetClientID())
+	if err != nil || se.TenantID != c.Row().TenantID {
+		return nil, false
+	}
+	if !l.cookies.CheckCSRF(r) {
+		l.pages.Error(w, r, http.StatusForbidden, "error.timeout")
+		return nil, true
+	}
+	lc, err = l.contextFor(r, ar, c, se, u)
+	if err != nil {
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return nil, true
+	}
+	if lc.user.LockedAt != nil {
+		l.renderLocked(w, r, lc)
+		return nil, true
+	}
+	return lc, false
 }
 
 // verifyCode checks an authenticator code. A wrong one counts against the person's seven
@@ -503,6 +557,7 @@ func (l *Login) verifyBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	err := l.Backup.Use(ctx, lc.user.ID, r.PostForm.Get("code"))
+	lc.backupRead = false // one fewer now
 	if err == nil {
 		l.mfaSuccess(r, lc)
 		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.backup_code", Result: "ok",
@@ -577,13 +632,19 @@ func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginCo
 	acr := authn.ACRFor(have)
 	// With the fresh authentication, the moment of the factor: the account pages ask for a
 	// second factor passed within minutes before a factor changes.
-	if err := l.st.SessionMFA(r.Context(), lc.se.ID, time.Unix(lc.se.AuthTime, 0), have, acr); err != nil {
+	// A factor other than a passkey is also recorded on the person (passedOtherMFA), in the
+	// same statement where the database allows.
+	other := otherMFA(amr)
+	at, err := l.st.SessionMFAOther(r.Context(), lc.se.ID, lc.user.ID, time.Unix(lc.se.AuthTime, 0), have, acr, other)
+	if err != nil {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return false
 	}
 	lc.se.AMR, lc.se.ACR = joinSpace(have), acr
 	lc.facts = nil
-	l.passedOtherMFA(r, lc.user, amr)
+	if other {
+		lc.user.LastOtherMFAAt = &at // the rest of the request decides from it
+	}
 	return true
 }
 

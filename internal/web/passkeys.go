@@ -401,10 +401,8 @@ func (l *Login) confirmWithPasskey(w http.ResponseWriter, r *http.Request, ac *a
 
 // passedOtherMFA records a second factor other than a passkey (the passkey window restarts).
 func (l *Login) passedOtherMFA(r *http.Request, u *store.User, amr []string) {
-	for _, m := range amr {
-		if m == authn.AMRHardware || m == authn.AMRSoftware {
-			return
-		}
+	if !otherMFA(amr) {
+		return
 	}
 	at, err := l.st.PassedOtherMFAAt(r.Context(), u.ID)
 	if err != nil {
@@ -412,6 +410,16 @@ func (l *Login) passedOtherMFA(r *http.Request, u *store.User, amr []string) {
 		return
 	}
 	u.LastOtherMFAAt = &at // the rest of the request decides from it
+}
+
+// otherMFA reports whether amr is a second factor other than a passkey.
+func otherMFA(amr []string) bool {
+	for _, m := range amr {
+		if m == authn.AMRHardware || m == authn.AMRSoftware {
+			return false
+		}
+	}
+	return true
 }
 
 // lastOtherMFA is when the person last passed a second factor other than a passkey.
