@@ -83,6 +83,13 @@ func (s *Storage) verifyAccessToken(ctx context.Context, raw string) (*accessCla
 	if strings.Count(raw, ".") != 2 {
 		return nil, errInvalidToken
 	}
+	if c, kid, alg, ok := s.verified.get(raw); ok {
+		// The signature was verified before; the key must still be in the set.
+		if _, kalg, err := s.keys.VerificationKey(ctx, kid); err != nil || string(kalg) != alg {
+			return nil, errInvalidToken
+		}
+		return s.checkAccessClaims(&c)
+	}
 	jws, err := jose.ParseSigned(raw, keys.Algorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, errInvalidToken
@@ -100,12 +107,21 @@ func (s *Storage) verifyAccessToken(ctx context.Context, raw string) (*accessCla
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, errInvalidToken
 	}
+	checked, err := s.checkAccessClaims(&c)
+	if err == nil {
+		s.verified.put(raw, &c, h.KeyID, h.Algorithm)
+	}
+	return checked, err
+}
+
+// checkAccessClaims checks what a verified access token says: ours, an access token, live.
+func (s *Storage) checkAccessClaims(c *accessClaims) (*accessClaims, error) {
 	now := time.Now().Unix()
 	if c.Use != tokenUse || c.Issuer != s.opts.Issuer || c.JTI == "" || c.ClientID == "" || c.Expiry <= now ||
 		c.NotBefore > now+5 {
 		return nil, errInvalidToken
 	}
-	return &c, nil
+	return c, nil
 }
 
 // liveAccessToken is verifyAccessToken plus the client (enabled, from the cache) and the

@@ -32,6 +32,8 @@ type Storage struct {
 	refresh Hasher
 	secrets Hasher
 	clients clientCache
+	// verified remembers access tokens whose signature was verified (verifycache.go).
+	verified verifiedTokens
 	audit   func(ctx context.Context, e *store.AuditEvent)
 }
 
