@@ -34,7 +34,7 @@ type Storage struct {
 	clients clientCache
 	// verified remembers access tokens whose signature was verified (verifycache.go).
 	verified verifiedTokens
-	audit   func(ctx context.Context, e *store.AuditEvent)
+	audit    func(ctx context.Context, e *store.AuditEvent)
 }
 
 var (
