@@ -94,6 +94,9 @@ type refreshRequest struct {
 	row    *store.RefreshToken
 	scopes []string
 	proxy  *delegation // a patient-context family (proxy.go)
+	// user is the token's person, read with it (store.RefreshTokenAndUser), for the ID token's
+	// claims; nil when it was not.
+	user *store.User
 }
 
 var (

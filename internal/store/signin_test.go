@@ -90,3 +90,87 @@ func TestSignInStepMatchesGorm(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshTokenAndUser: the refresh grant's joined read returns what the two reads return,
+// and answers a spent, unknown or orphaned token exactly as RefreshTokenByHash does.
+func TestRefreshTokenAndUser(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			tn := &store.Tenant{Name: "Refresh"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			u := &store.User{TenantID: tn.ID, Email: "rt@example.org", Role: store.RolePatient, Name: "Pat"}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			rt := &store.RefreshToken{TokenHash: "j-1", ClientID: "c", TenantID: tn.ID, UserID: u.ID, Scopes: "openid"}
+			if err := st.IssueRefreshToken(ctx, rt, time.Hour, 24*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			gotRT, gotU, err := st.RefreshTokenAndUser(ctx, "j-1")
+			wantRT, _ := st.PeekRefreshToken(ctx, "j-1")
+			wantU, _ := st.GormUserByID(ctx, u.ID)
+			if err != nil || !reflect.DeepEqual(gotRT, wantRT) || !reflect.DeepEqual(gotU, wantU) {
+				t.Errorf("RefreshTokenAndUser = %+v, %+v, %v\nwant %+v, %+v", gotRT, gotU, err, wantRT, wantU)
+			}
+			if _, _, err := st.RefreshTokenAndUser(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("unknown token: %v", err)
+			}
+			orphan := &store.RefreshToken{TokenHash: "j-2", ClientID: "c", TenantID: tn.ID, UserID: "gone", Scopes: "openid"}
+			if err := st.IssueRefreshToken(ctx, orphan, time.Hour, 24*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if got, gu, err := st.RefreshTokenAndUser(ctx, "j-2"); err != nil || got.ID != orphan.ID || gu != nil {
+				t.Errorf("token of no person: %+v, %+v, %v", got, gu, err)
+			}
+			next := &store.RefreshToken{TokenHash: "j-3", ClientID: "c", TenantID: tn.ID, UserID: u.ID}
+			if err := st.RotateRefreshToken(ctx, gotRT, next, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := st.RefreshTokenAndUser(ctx, "j-1"); !errors.Is(err, store.ErrReplayed) {
+				t.Errorf("spent token: %v, want ErrReplayed", err)
+			}
+			if _, _, err := st.RefreshTokenAndUser(ctx, "j-3"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("token of a revoked family: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+// TestUserUnlessRevoked: the person and the revocation list in one read, the same answers as
+// UserByID and TokenRevoked.
+func TestUserUnlessRevoked(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			tn := &store.Tenant{Name: "Userinfo"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			u := &store.User{TenantID: tn.ID, Email: "ui@example.org", Role: store.RolePatient, Name: "Pat"}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			got, revoked, err := st.UserUnlessRevoked(ctx, u.ID, "jti-1", "sid-1", "grant-1")
+			want, _ := st.GormUserByID(ctx, u.ID)
+			if err != nil || revoked || !reflect.DeepEqual(got, want) {
+				t.Errorf("UserUnlessRevoked = %+v, %v, %v\nwant %+v", got, revoked, err, want)
+			}
+			if err := st.RevokeAccessToken(ctx, "jti-1", time.Now().Add(time.Hour).Unix()); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{u.ID, "nobody"} {
+				if _, revoked, err := st.UserUnlessRevoked(ctx, id, "jti-1", "sid-1", "grant-1"); err != nil || !revoked {
+					t.Errorf("revoked jti, user %q: revoked %v, %v", id, revoked, err)
+				}
+			}
+			if gu, revoked, err := st.UserUnlessRevoked(ctx, "nobody", "jti-2", "", ""); err != nil || revoked || gu != nil {
+				t.Errorf("no such person: %+v, %v, %v", gu, revoked, err)
+			}
+		})
+	}
+}
