@@ -77,6 +77,9 @@ func (l *Log) Record(ctx context.Context, e *store.AuditEvent) {
 	}
 	slog.InfoContext(ctx, "audit", "event", e.Event, "result", e.Result, "tenant", e.TenantID,
 		"actor", e.ActorID, "subject", e.SubjectID, "client", e.ClientID, "ip", e.IP, "request_id", e.RequestID)
+	if queue(ctx, e) {
+		return
+	}
 	if err := l.st.AppendAudit(context.WithoutCancel(ctx), e, l.chain); err != nil {
 		slog.ErrorContext(ctx, "audit write failed", "event", e.Event, "err", err)
 	}

@@ -83,6 +83,13 @@ func (s *Storage) verifyAccessToken(ctx context.Context, raw string) (*accessCla
 	if strings.Count(raw, ".") != 2 {
 		return nil, errInvalidToken
 	}
+	if c, kid, alg, ok := s.verified.get(raw); ok {
+		// The signature was verified before; the key must still be in the set.
+		if _, kalg, err := s.keys.VerificationKey(ctx, kid); err != nil || string(kalg) != alg {
+			return nil, errInvalidToken
+		}
+		return s.checkAccessClaims(&c)
+	}
 	jws, err := jose.ParseSigned(raw, keys.Algorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, errInvalidToken
@@ -100,12 +107,21 @@ func (s *Storage) verifyAccessToken(ctx context.Context, raw string) (*accessCla
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, errInvalidToken
 	}
+	checked, err := s.checkAccessClaims(&c)
+	if err == nil {
+		s.verified.put(raw, &c, h.KeyID, h.Algorithm)
+	}
+	return checked, err
+}
+
+// checkAccessClaims checks what a verified access token says: ours, an access token, live.
+func (s *Storage) checkAccessClaims(c *accessClaims) (*accessClaims, error) {
 	now := time.Now().Unix()
 	if c.Use != tokenUse || c.Issuer != s.opts.Issuer || c.JTI == "" || c.ClientID == "" || c.Expiry <= now ||
 		c.NotBefore > now+5 {
 		return nil, errInvalidToken
 	}
-	return &c, nil
+	return c, nil
 }
 
 // liveAccessToken is verifyAccessToken plus the client (enabled, from the cache) and the
@@ -127,6 +143,41 @@ func (s *Storage) liveAccessToken(ctx context.Context, raw string) (*accessClaim
 		return nil, nil, errInvalidToken
 	}
 	return c, client, nil
+}
+
+// liveAccessTokenUser is liveAccessToken that, for a person's own token (no delegation), reads
+// the person in the same statement as the revocation list; the person is nil otherwise (and
+// when there is no such person), and the caller reads whom it needs.
+func (s *Storage) liveAccessTokenUser(ctx context.Context, raw string) (*accessClaims, *Client, *store.User, error) {
+	c, err := s.verifyAccessToken(ctx, raw)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !c.user() || c.ProxyGrant != "" || c.Act != nil {
+		c, client, err := s.liveAccessToken(ctx, raw)
+		return c, client, nil, err
+	}
+	client, err := s.client(ctx, c.ClientID)
+	if err != nil {
+		return nil, nil, nil, errInvalidToken
+	}
+	u, revoked, err := s.st.UserUnlessRevoked(ctx, c.Subject, c.JTI, c.SID, c.Grant)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if revoked {
+		return nil, nil, nil, errInvalidToken
+	}
+	return c, client, u, nil
+}
+
+// userinfoFor fills info for userID from u when it is that person, else from a read.
+func (s *Storage) userinfoFor(ctx context.Context, info *oidc.UserInfo, u *store.User, userID string, scopes []string) error {
+	if u != nil && u.ID == userID {
+		fillUserinfoFrom(info, u, scopes)
+		return nil
+	}
+	return s.fillUserinfo(ctx, info, userID, scopes)
 }
 
 // corsHandler answers browsers as the protocol library does for the endpoints it serves.
@@ -156,7 +207,7 @@ func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		fail()
 		return
 	}
-	c, _, err := p.storage.liveAccessToken(r.Context(), token)
+	c, _, u, err := p.storage.liveAccessTokenUser(r.Context(), token)
 	if err != nil && !errors.Is(err, errInvalidToken) {
 		http.Error(w, "the token could not be checked", http.StatusServiceUnavailable)
 		return
@@ -168,7 +219,7 @@ func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	info := new(oidc.UserInfo)
 	// For a patient-context token this is the caregiver (act.sub): userinfo describes the person
 	// who signed in, whose sub must equal the ID token's (OIDC Core §5.3.2).
-	if err := p.storage.fillUserinfo(r.Context(), info, c.person(), store.SplitList(c.Scope)); err != nil {
+	if err := p.storage.userinfoFor(r.Context(), info, u, c.person(), store.SplitList(c.Scope)); err != nil {
 		fail()
 		return
 	}
@@ -198,7 +249,7 @@ func bearerToken(r *http.Request) (token string, presented bool) {
 func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	caller, _ := r.Context().Value(clientCtxKey{}).(*Client)
 	resp := new(oidc.IntrospectionResponse)
-	c, client, err := p.storage.liveAccessToken(r.Context(), r.PostForm.Get("token"))
+	c, client, u, err := p.storage.liveAccessTokenUser(r.Context(), r.PostForm.Get("token"))
 	if err != nil && !errors.Is(err, errInvalidToken) {
 		tokenError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the token could not be checked")
 		return
@@ -207,7 +258,7 @@ func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		scopes := store.SplitList(c.Scope)
 		if c.user() && c.Act == nil {
 			var info oidc.UserInfo
-			if err := p.storage.fillUserinfo(r.Context(), &info, c.Subject, scopes); err != nil {
+			if err := p.storage.userinfoFor(r.Context(), &info, u, c.Subject, scopes); err != nil {
 				writeJSON(w, resp)
 				return
 			}

@@ -143,13 +143,13 @@ func (p *Provider) guardAuthorize(next http.Handler) http.Handler {
 // iss to the response (RFC 9207) so the RP can tell which issuer answered.
 func (p *Provider) guardCallback(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ar, err := p.storage.AuthRequest(r.Context(), r.URL.Query().Get("id"))
-		if err != nil || !ar.Done() || p.opts.BrowserSession == nil || p.opts.BrowserSession(r) != ar.Row.SessionID {
+		ar, ok := p.callbackRequest(r)
+		if !ok {
 			p.opts.ErrorPage(w, r, http.StatusBadRequest, "error.callback")
 			return
 		}
 		rec := &recorder{header: http.Header{}}
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), loadedAuthRequestKey{}, ar)))
 		if loc := rec.header.Get("Location"); loc != "" && strings.HasPrefix(loc, ar.Params.RedirectURI) {
 			if u, err := url.Parse(loc); err == nil {
 				q := u.Query()
@@ -160,6 +160,25 @@ func (p *Provider) guardCallback(next http.Handler) http.Handler {
 		}
 		rec.flush(w)
 	})
+}
+
+// callbackRequest returns the callback's auth request when it is complete and bound to this
+// browser's SSO session.
+func (p *Provider) callbackRequest(r *http.Request) (*AuthRequest, bool) {
+	id := r.URL.Query().Get("id")
+	if p.opts.BrowserAuthRequest != nil {
+		row, err := p.opts.BrowserAuthRequest(r, id)
+		if err != nil || row.SessionID == "" {
+			return nil, false
+		}
+		ar, err := loadAuthRequest(row)
+		return ar, err == nil && ar.Done()
+	}
+	ar, err := p.storage.AuthRequest(r.Context(), id)
+	if err != nil || !ar.Done() || p.opts.BrowserSession == nil || p.opts.BrowserSession(r) != ar.Row.SessionID {
+		return nil, false
+	}
+	return ar, true
 }
 
 // redirectError sends an authorization error to the RP (RFC 6749 §4.1.2.1), with iss (RFC 9207).

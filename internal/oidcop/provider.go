@@ -42,6 +42,9 @@ type Options struct {
 	ErrorPage      func(w http.ResponseWriter, r *http.Request, status int, messageID string) // messageID: an i18n catalog id
 	OnLogout       func(w http.ResponseWriter, r *http.Request)                               // clears the browser's SSO session
 	BrowserSession func(r *http.Request) string                                               // the id of this browser's SSO session, or ""
+	// BrowserAuthRequest, when set, returns the auth request id only when it is bound to this
+	// browser's live SSO session (the callback's check in one read instead of two).
+	BrowserAuthRequest func(r *http.Request, id string) (*store.AuthRequest, error)
 	// Back-channel logout (backchannel.go): the HTTP client that posts logout tokens (nil: one
 	// with a 5-second timeout), and how long a request that ended sessions waits for their
 	// first delivery attempt before it answers (0: 2 seconds).

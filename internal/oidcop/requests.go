@@ -39,6 +39,10 @@ type AuthRequest struct {
 
 var _ op.AuthRequest = (*AuthRequest)(nil)
 
+// LoadAuthRequest wraps a stored auth request row the caller read itself (the sign-in's joined
+// read, store.SignInStep).
+func LoadAuthRequest(row *store.AuthRequest) (*AuthRequest, error) { return loadAuthRequest(row) }
+
 func loadAuthRequest(row *store.AuthRequest) (*AuthRequest, error) {
 	ar := &AuthRequest{Row: row}
 	if err := json.Unmarshal([]byte(row.Params), &ar.Params); err != nil {
@@ -90,6 +94,9 @@ type refreshRequest struct {
 	row    *store.RefreshToken
 	scopes []string
 	proxy  *delegation // a patient-context family (proxy.go)
+	// user is the token's person, read with it (store.RefreshTokenAndUser), for the ID token's
+	// claims; nil when it was not.
+	user *store.User
 }
 
 var (

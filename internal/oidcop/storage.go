@@ -32,7 +32,9 @@ type Storage struct {
 	refresh Hasher
 	secrets Hasher
 	clients clientCache
-	audit   func(ctx context.Context, e *store.AuditEvent)
+	// verified remembers access tokens whose signature was verified (verifycache.go).
+	verified verifiedTokens
+	audit    func(ctx context.Context, e *store.AuditEvent)
 }
 
 var (
@@ -155,8 +157,14 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, hi
 
 // AuthRequestByID loads a live authorization request.
 func (s *Storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
+	if ar, _ := ctx.Value(loadedAuthRequestKey{}).(*AuthRequest); ar != nil && ar.Row.ID == id {
+		return ar, nil // read by the callback's guard in this very request
+	}
 	return s.AuthRequest(ctx, id)
 }
+
+// loadedAuthRequestKey carries an auth request read earlier in the same request.
+type loadedAuthRequestKey struct{}
 
 // AuthRequest is AuthRequestByID with the concrete type, for the login pages.
 func (s *Storage) AuthRequest(ctx context.Context, id string) (*AuthRequest, error) {
@@ -172,10 +180,8 @@ func (s *Storage) AuthRequest(ctx context.Context, id string) (*AuthRequest, err
 
 // SaveAuthCode stores the keyed hash of the code the library built for the request.
 func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	if err := s.st.SaveAuthCode(ctx, id, s.codes.Sum(code), s.opts.CodeTTL); err != nil {
-		return err
-	}
-	return s.st.NoteSessionClient(ctx, id) // the RPs to tell when the session ends (backchannel.go)
+	// With it, the session's client: the RPs to tell when the session ends (backchannel.go).
+	return s.st.SaveAuthCodeNoted(ctx, id, s.codes.Sum(code), s.opts.CodeTTL)
 }
 
 // AuthRequestByCode redeems a code, once. The client was authenticated before this point (see
@@ -250,7 +256,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 // TokenRequestByRefreshToken resolves a refresh token. A rotated token presented again revokes
 // its whole family (the store does it in one transaction) and is refused.
 func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, value string) (op.RefreshTokenRequest, error) {
-	row, err := s.st.RefreshTokenByHash(ctx, s.refresh.Sum(value))
+	row, user, err := s.st.RefreshTokenAndUser(ctx, s.refresh.Sum(value))
 	if errors.Is(err, store.ErrReplayed) {
 		s.audit(ctx, &store.AuditEvent{TenantID: row.TenantID, Event: "token.refresh_replayed", Result: "refused",
 			SubjectID: row.UserID, ClientID: row.ClientID, Detail: "rotated refresh token presented again; family revoked"})
@@ -259,7 +265,7 @@ func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, value string) 
 	if err != nil {
 		return nil, errors.New("refresh token invalid or expired")
 	}
-	rr := &refreshRequest{row: row, scopes: store.SplitList(row.Scopes)}
+	rr := &refreshRequest{row: row, scopes: store.SplitList(row.Scopes), user: user}
 	if err := s.attachToRefresh(ctx, rr); err != nil {
 		return nil, err
 	}
@@ -369,7 +375,9 @@ func (s *Storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 
 // SetUserinfoFromRequest fills the ID token's claims for the scopes granted, plus sid.
 func (s *Storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	if err := s.fillUserinfo(ctx, info, req.GetSubject(), scopes); err != nil {
+	if rr, ok := req.(*refreshRequest); ok && rr.user != nil && rr.user.ID == req.GetSubject() {
+		fillUserinfoFrom(info, rr.user, scopes) // read with the refresh token, in this request
+	} else if err := s.fillUserinfo(ctx, info, req.GetSubject(), scopes); err != nil {
 		return err
 	}
 	if sb, ok := req.(sessionBound); ok && sb.sessionID() != "" {
@@ -401,6 +409,12 @@ func (s *Storage) fillUserinfo(ctx context.Context, info *oidc.UserInfo, userID 
 	if err != nil {
 		return err
 	}
+	fillUserinfoFrom(info, u, scopes)
+	return nil
+}
+
+// fillUserinfoFrom sets the claims of u that scopes grant.
+func fillUserinfoFrom(info *oidc.UserInfo, u *store.User, scopes []string) {
 	info.Subject = u.ID
 	for _, sc := range scopes {
 		switch sc {
@@ -422,7 +436,6 @@ func (s *Storage) fillUserinfo(ctx context.Context, info *oidc.UserInfo, userID 
 			}
 		}
 	}
-	return nil
 }
 
 // Health reports whether the database answers.

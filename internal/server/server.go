@@ -201,7 +201,9 @@ func New(ctx context.Context, st *store.Store, opts Options) (*Server, error) {
 		ErrorPage:      func(w http.ResponseWriter, r *http.Request, status int, msg string) { s.Pages.Error(w, r, status, msg) },
 		OnLogout:       s.Login.Logout,
 		BrowserSession: s.Login.BrowserSession,
-		LogoutWait:     opts.LogoutWait,
+		// The callback's check that the code goes to the browser that signed in, in one read.
+		BrowserAuthRequest: s.Login.BrowserAuthRequest,
+		LogoutWait:         opts.LogoutWait,
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -25,42 +26,86 @@ type AuditHead struct {
 // append transaction.
 type ChainFunc func(e *AuditEvent) string
 
-// AppendAudit appends e to its tenant's chain. The chain head is locked for the transaction
-// (FOR UPDATE on PostgreSQL; SQLite has one writer), so concurrent appends from several nodes
-// still form one gapless chain. Nothing in Tessera updates or deletes audit rows.
+// AppendAudit appends e to its tenant's chain (AppendAuditBatch with one event).
 func (s *Store) AppendAudit(ctx context.Context, e *AuditEvent, chain ChainFunc) error {
-	if e.At == 0 {
-		e.At = s.unix()
+	return s.AppendAuditBatch(ctx, []*AuditEvent{e}, chain)
+}
+
+// AppendAuditBatch appends events, all of one tenant, to that tenant's chain in one transaction,
+// in the order given. The first statement reserves their seqs on the chain head and locks it
+// (UPDATE … RETURNING the previous link; on PostgreSQL the row lock holds until commit, SQLite
+// has one writer), so concurrent appends from several nodes still form one gapless, strictly
+// ordered chain; the links are computed here from the returned hash, then the rows are
+// inserted and the head's hash set — in one statement on PostgreSQL, two on SQLite. A failure
+// rolls everything back: a crash never leaves a gap. Nothing in Tessera updates or deletes audit
+// rows.
+func (s *Store) AppendAuditBatch(ctx context.Context, events []*AuditEvent, chain ChainFunc) error {
+	if len(events) == 0 {
+		return nil
 	}
+	tenantID := events[0].TenantID
+	now := s.unix()
+	for _, e := range events {
+		if e.TenantID != tenantID {
+			return errors.New("store: one audit batch per tenant")
+		}
+		if e.At == 0 {
+			e.At = now
+		}
+	}
+	n := int64(len(events))
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		// Make sure the head row exists (once per tenant and process: heads are never
-		// deleted), then lock it. The process remembers a head only after a transaction that saw
-		// it committed: remembering it earlier let a concurrent append skip the insert and find
+		// deleted). The process remembers a head only after a transaction that saw it
+		// committed: remembering it earlier let a concurrent append skip the insert and find
 		// nothing while the first one was still uncommitted.
-		_, known := s.heads.Load(e.TenantID)
+		_, known := s.heads.Load(tenantID)
 		if !known {
-			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&AuditHead{TenantID: e.TenantID}).Error; err != nil {
+			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&AuditHead{TenantID: tenantID}).Error; err != nil {
 				return err
 			}
 		}
-		var head AuditHead
-		q := tx.Where("tenant_id = ?", e.TenantID)
-		if s.dialect == "postgres" {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		var head struct {
+			Seq  int64
+			Hash string
 		}
-		if err := q.First(&head).Error; err != nil {
-			return err
+		res := tx.Raw("UPDATE audit_heads SET seq = seq + ? WHERE tenant_id = ? RETURNING seq, hash", n, tenantID).Scan(&head)
+		if res.Error != nil {
+			return res.Error
 		}
-		e.Seq, e.PrevHash = head.Seq+1, head.Hash
-		e.Hash = chain(e)
-		if err := tx.Create(e).Error; err != nil {
-			return err
+		if res.RowsAffected != 1 {
+			return errors.New("store: audit chain head missing")
 		}
-		return tx.Model(&AuditHead{}).Where("tenant_id = ?", e.TenantID).
-			Updates(map[string]any{"seq": e.Seq, "hash": e.Hash}).Error
+		seq, prev := head.Seq-n, head.Hash
+		for _, e := range events {
+			seq++
+			e.Seq, e.PrevHash = seq, prev
+			e.Hash = chain(e)
+			prev = e.Hash
+		}
+		if s.dialect != "postgres" {
+			if err := tx.Create(events).Error; err != nil {
+				return err
+			}
+			return tx.Exec("UPDATE audit_heads SET hash = ? WHERE tenant_id = ?", prev, tenantID).Error
+		}
+		var b strings.Builder
+		args := make([]any, 0, len(events)*14+2)
+		b.WriteString("WITH ins AS (INSERT INTO audit_events (at, tenant_id, event, result, actor_id, subject_id, client_id, ip, user_agent, request_id, detail, seq, prev_hash, hash) VALUES ")
+		for i, e := range events {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+			args = append(args, e.At, e.TenantID, e.Event, e.Result, e.ActorID, e.SubjectID, e.ClientID, e.IP,
+				e.UserAgent, e.RequestID, e.Detail, e.Seq, e.PrevHash, e.Hash)
+		}
+		b.WriteString(") UPDATE audit_heads SET hash = ? WHERE tenant_id = ?")
+		args = append(args, prev, tenantID)
+		return tx.Exec(b.String(), args...).Error
 	})
 	if err == nil {
-		s.heads.Store(e.TenantID, struct{}{})
+		s.heads.Store(tenantID, struct{}{})
 	}
 	return err
 }

@@ -63,29 +63,25 @@ func (s *Store) SaveAuthCode(ctx context.Context, id, codeHash string, ttl time.
 func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string) (*AuthRequest, error) {
 	now := s.unix()
 	var ar AuthRequest
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Where("code_hash = ?", codeHash).First(&ar).Error; err != nil {
-			return notFound(err)
-		}
-		res := tx.Model(&AuthRequest{}).
-			Where("id = ? AND code_used_at IS NULL AND code_expires_at > ?", ar.ID, now).
-			Update("code_used_at", now)
+	err := func() error {
+		// One statement spends the code and returns its request; only a code that could not be
+		// spent is read again, to tell a replay from an unknown or expired code.
+		res := s.db.WithContext(ctx).Raw(`UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL AND code_expires_at > ? RETURNING *`,
+			now, codeHash, now).Scan(&ar)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 1 {
 			return nil
 		}
-		// Read again: a concurrent redemption may have committed after our first read, and that
-		// is a replay, not an expired code.
-		if err := tx.Where("id = ?", ar.ID).First(&ar).Error; err != nil {
+		if err := s.db.WithContext(ctx).Where("code_hash = ?", codeHash).First(&ar).Error; err != nil {
 			return notFound(err)
 		}
 		if ar.CodeUsedAt == nil {
 			return ErrNotFound // expired, never used
 		}
 		return ErrReplayed
-	})
+	}()
 	if err == ErrReplayed {
 		if rerr := s.RevokeByAuthRequest(ctx, ar.ID); rerr != nil {
 			return nil, rerr
@@ -133,6 +129,31 @@ func (s *Store) DeleteExpired(ctx context.Context, margin time.Duration) error {
 		if err := s.db.WithContext(ctx).Where(q.where, cut).Delete(q.model).Error; err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// SaveAuthCodeNoted is SaveAuthCode followed by NoteSessionClient: on PostgreSQL in one
+// statement (a CTE that inserts the session's client from the row it updated), elsewhere in two.
+func (s *Store) SaveAuthCodeNoted(ctx context.Context, id, codeHash string, ttl time.Duration) error {
+	if s.dialect != "postgres" {
+		if err := s.SaveAuthCode(ctx, id, codeHash, ttl); err != nil {
+			return err
+		}
+		return s.NoteSessionClient(ctx, id)
+	}
+	now := s.unix()
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`WITH u AS (UPDATE auth_requests SET code_hash = ?, code_expires_at = ? WHERE id = ? AND done = ? AND code_hash IS NULL
+RETURNING session_id, client_id, tenant_id, user_id),
+noted AS (INSERT INTO session_clients (session_id, client_id, tenant_id, user_id, created_at)
+SELECT session_id, client_id, tenant_id, user_id, ? FROM u WHERE session_id <> '' ON CONFLICT (session_id, client_id) DO NOTHING)
+SELECT count(*) FROM u`, codeHash, now+int64(ttl/time.Second), id, true, now).Scan(&n).Error
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
 	}
 	return nil
 }

@@ -21,25 +21,42 @@ type KnownBrowser struct {
 // isNew says the person had never signed in from it; firstEver says they had no known browser
 // at all (the account's first sign-in, where a "new browser" notice would only be noise).
 //
-// The look-up, the count and the insert run in one transaction serialised per person, so two
-// sign-ins at once from the same new browser report it new exactly once, on any backend.
+// The count and the upsert run in one transaction serialised per person, so two sign-ins at once
+// from the same new browser report it new exactly once (the row's unique key decides), and two
+// new browsers at once count each other, on any backend. The upsert tells a new row from a
+// known one by the id it returns: ours only when it inserted. PostgreSQL takes the lock, then
+// counts and upserts in one statement (a CTE: both see the same snapshot, so the count is of the
+// rows before this one); SQLite, with one writer, counts and upserts in two.
 func (s *Store) SeeBrowser(ctx context.Context, userID, tokenHash string) (isNew, firstEver bool, err error) {
 	now := s.unix()
+	id := NewID()
 	err = s.tx(ctx, func(tx *gorm.DB) error {
 		isNew, firstEver = false, false
 		if err := s.lockKeys(tx, "known-browser:"+userID); err != nil {
 			return err
 		}
-		res := tx.Model(&KnownBrowser{}).Where("user_id = ? AND token_hash = ?", userID, tokenHash).Update("last_seen", now)
-		if res.Error != nil || res.RowsAffected > 0 {
-			return res.Error
+		const upsert = `INSERT INTO known_browsers (id, user_id, token_hash, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (user_id, token_hash) DO UPDATE SET last_seen = excluded.last_seen RETURNING id`
+		var got struct {
+			ID string
+			N  int64
 		}
-		var n int64
-		if err := tx.Model(&KnownBrowser{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
-			return err
+		if s.dialect == "postgres" {
+			if err := tx.Raw(`WITH prior AS (SELECT count(*) AS n FROM known_browsers WHERE user_id = ?), up AS (`+upsert+`)
+SELECT (SELECT id FROM up) AS id, (SELECT n FROM prior) AS n`, userID, id, userID, tokenHash, now, now).Scan(&got).Error; err != nil {
+				return err
+			}
+		} else {
+			if err := tx.Model(&KnownBrowser{}).Where("user_id = ?", userID).Count(&got.N).Error; err != nil {
+				return err
+			}
+			if err := tx.Raw(upsert, id, userID, tokenHash, now, now).Scan(&got.ID).Error; err != nil {
+				return err
+			}
 		}
-		isNew, firstEver = true, n == 0
-		return tx.Create(&KnownBrowser{ID: NewID(), UserID: userID, TokenHash: tokenHash, FirstSeen: now, LastSeen: now}).Error
+		isNew = got.ID == id
+		firstEver = isNew && got.N == 0
+		return nil
 	})
 	if err != nil {
 		return false, false, err

@@ -48,6 +48,29 @@ func (s *Store) ActiveFactors(ctx context.Context, userID string) ([]Factor, err
 	return fs, err
 }
 
+// ActiveFactorsBackupLeft is ActiveFactors with the count of the person's unused backup codes
+// (BackupCodesLeft) read in the same statement, for the code page, which shows both; known is
+// false when there are no active factors (no row to carry the count).
+func (s *Store) ActiveFactorsBackupLeft(ctx context.Context, userID string) (fs []Factor, left int64, known bool, err error) {
+	var rows []struct {
+		Factor     `gorm:"embedded"`
+		BackupLeft int64
+	}
+	err = s.db.WithContext(ctx).Table("factors").
+		Select("factors.*, (SELECT count(*) FROM backup_codes WHERE backup_codes.user_id = factors.user_id AND backup_codes.used_at IS NULL) AS backup_left").
+		Where("user_id = ? AND active = ?", userID, true).Order("is_default DESC, created_at, id").Find(&rows).Error
+	if err != nil {
+		return nil, 0, false, err
+	}
+	for _, r := range rows {
+		fs = append(fs, r.Factor)
+	}
+	if len(rows) > 0 {
+		left, known = rows[0].BackupLeft, true
+	}
+	return fs, left, known, nil
+}
+
 // ActivateFactor makes a pending factor active once the person proved it works; the first
 // active factor becomes the default. Activations of one person's factors are serialised, so two
 // factors confirmed at once on two nodes cannot both become the default.

@@ -59,6 +59,42 @@ func (s *Store) refreshByHash(ctx context.Context, hash string) (*RefreshToken, 
 	return &rt, nil
 }
 
+var qRefreshAndUserByHash = query{sql: "SELECT " + prefixed("r.", refreshColumns) + ", " + prefixed("u.", userColumns) +
+	" FROM refresh_tokens r JOIN users u ON u.id = r.user_id WHERE r.token_hash = ?"}
+
+func (s *Store) refreshAndUserByHash(ctx context.Context, hash string) (*RefreshToken, *User, error) {
+	var (
+		rt RefreshToken
+		u  User
+	)
+	if err := scanErr(s.queryRow(ctx, &qRefreshAndUserByHash, hash).Scan(append(refreshFields(&rt), userFields(&u)...)...)); err != nil {
+		return nil, nil, err
+	}
+	return &rt, &u, nil
+}
+
+var qUserUnlessRevoked = query{sql: "SELECT " + prefixed("u.", userColumns) +
+	", (SELECT COUNT(*) FROM token_revocations tr WHERE tr.id IN (?, ?, ?)) FROM users u WHERE u.id = ?"}
+
+// UserUnlessRevoked is TokenRevoked(jti, sessionID, grantID) and UserByID(userID) in one
+// statement, for userinfo and introspection of a person's access token. The user is nil when
+// there is no such person (the revocation is then read alone).
+func (s *Store) UserUnlessRevoked(ctx context.Context, userID, jti, sessionID, grantID string) (*User, bool, error) {
+	var (
+		u User
+		n int
+	)
+	err := scanErr(s.queryRow(ctx, &qUserUnlessRevoked, jti, sessionID, grantID, userID).Scan(append(userFields(&u), &n)...))
+	if errors.Is(err, ErrNotFound) {
+		revoked, err := s.TokenRevoked(ctx, jti, sessionID, grantID)
+		return nil, revoked, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return &u, n > 0, nil
+}
+
 func scanErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound

@@ -159,5 +159,12 @@ func (s *Store) TakeCeremony(ctx context.Context, id, purpose string) (*WebAuthn
 // PassedOtherMFA records that the person just passed a second factor other than a passkey (the
 // passkey window starts again).
 func (s *Store) PassedOtherMFA(ctx context.Context, userID string) error {
-	return s.db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Update("last_other_mfa_at", s.unix()).Error
+	_, err := s.PassedOtherMFAAt(ctx, userID)
+	return err
+}
+
+// PassedOtherMFAAt is PassedOtherMFA returning the time it recorded.
+func (s *Store) PassedOtherMFAAt(ctx context.Context, userID string) (int64, error) {
+	at := s.unix()
+	return at, s.db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Update("last_other_mfa_at", at).Error
 }

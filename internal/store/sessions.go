@@ -83,3 +83,20 @@ func (s *Store) RevokeSession(ctx context.Context, id string) error {
 		return s.revokeFamilies(tx, families, now)
 	})
 }
+
+// SessionMFAOther is SessionMFA and, when other is set, PassedOtherMFA for userID: on PostgreSQL
+// in one statement (a CTE), elsewhere in two. It returns the time it recorded.
+func (s *Store) SessionMFAOther(ctx context.Context, id, userID string, authTime time.Time, amr []string, acr string, other bool) (int64, error) {
+	now := s.unix()
+	if !other {
+		return now, s.SessionMFA(ctx, id, authTime, amr, acr)
+	}
+	if s.dialect != "postgres" {
+		if err := s.SessionMFA(ctx, id, authTime, amr, acr); err != nil {
+			return now, err
+		}
+		return s.PassedOtherMFAAt(ctx, userID)
+	}
+	return now, s.db.WithContext(ctx).Exec(`WITH se AS (UPDATE sessions SET last_seen_at = ?, auth_time = ?, amr = ?, acr = ?, mfa_at = ? WHERE id = ?)
+UPDATE users SET last_other_mfa_at = ? WHERE id = ?`, now, authTime.Unix(), joinList(amr), acr, now, id, now, userID).Error
+}

@@ -73,6 +73,28 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*RefreshTo
 	if err != nil {
 		return nil, err
 	}
+	return s.usableRefresh(ctx, rt)
+}
+
+// RefreshTokenAndUser is RefreshTokenByHash that also returns the token's person, read in the
+// same statement (the refresh grant's ID token needs their claims); the person is nil when the
+// join found no row and the token was read alone.
+func (s *Store) RefreshTokenAndUser(ctx context.Context, hash string) (*RefreshToken, *User, error) {
+	rt, u, err := s.refreshAndUserByHash(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		rt, err := s.RefreshTokenByHash(ctx, hash) // no such token, or no such person
+		return rt, nil, err
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err = s.usableRefresh(ctx, rt)
+	return rt, u, err
+}
+
+// usableRefresh answers for a refresh token read by hash: revoked, spent (the family is revoked:
+// reuse), expired, or usable.
+func (s *Store) usableRefresh(ctx context.Context, rt *RefreshToken) (*RefreshToken, error) {
 	now := s.unix()
 	switch {
 	case rt.RevokedAt != nil:

@@ -517,7 +517,7 @@ func (l *Login) confirmed(w http.ResponseWriter, r *http.Request, ac *accountCon
 	now := l.now().Unix()
 	ac.se.MFAAt = &now
 	if method != "password" && method != policy.Passkey {
-		l.passedOtherMFA(r, ac.user.ID, nil)
+		l.passedOtherMFA(r, ac.user, nil)
 	}
 	l.audit.Record(ctx, l.accountEvent(ac, "account.confirm", method))
 	l.runAccountAction(w, r, ac, then)

@@ -396,7 +396,7 @@ func (x *AdminConsole) confirm(w http.ResponseWriter, r *http.Request) {
 			l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 			return
 		}
-		l.passedOtherMFA(r, ac.user.ID, nil)
+		l.passedOtherMFA(r, ac.user, nil)
 		l.audit.Record(ctx, event)
 		// Run the action the confirmation was for, with the fields it carried.
 		r2 := r.Clone(ctx)

@@ -95,6 +95,14 @@ func NewLogin(st *store.Store, op *oidcop.Provider, pw PasswordHasher, sessions 
 	return &Login{st: st, op: op, pw: pw, sessions: sessions, audit: al, pages: pages, cookies: cookies, opts: opts, now: time.Now}
 }
 
+// batched runs h with its audit events appended together before its response (audit.Batch).
+func (l *Login) batched(h http.HandlerFunc) http.Handler {
+	if l.audit == nil {
+		return h
+	}
+	return l.audit.Batch(h)
+}
+
 // SetClock replaces the clock (tests).
 func (l *Login) SetClock(now func() time.Time) { l.now = now }
 
@@ -103,17 +111,19 @@ const sessionCookie = "tessera_session"
 // Routes registers the pages on mux.
 func (l *Login) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", l.show)
-	mux.HandleFunc("POST /login", l.submit)
-	mux.HandleFunc("POST /consent", l.consent)
-	mux.HandleFunc("POST /mfa/verify", l.verifyCode)
-	mux.HandleFunc("POST /mfa/enroll", l.enroll)
-	mux.HandleFunc("POST /mfa/defer", l.deferEnrollment)
-	mux.HandleFunc("POST /mfa/backup", l.verifyBackup)
-	mux.HandleFunc("POST /mfa/continue", l.continueSignIn)
+	// The sign-in's steps append their audit events in one transaction per request (see
+	// audit.Batch): the second step alone records three.
+	mux.Handle("POST /login", l.batched(l.submit))
+	mux.Handle("POST /consent", l.batched(l.consent))
+	mux.Handle("POST /mfa/verify", l.batched(l.verifyCode))
+	mux.Handle("POST /mfa/enroll", l.batched(l.enroll))
+	mux.Handle("POST /mfa/defer", l.batched(l.deferEnrollment))
+	mux.Handle("POST /mfa/backup", l.batched(l.verifyBackup))
+	mux.Handle("POST /mfa/continue", l.batched(l.continueSignIn))
 	mux.HandleFunc("POST /mfa/enroll-email", l.enrollEmail)
 	mux.HandleFunc("POST /mfa/enroll-phone", l.enrollPhone)
 	mux.HandleFunc("POST /mfa/resend", l.resendCode)
-	mux.HandleFunc("POST /mfa/method", l.switchMethod)
+	mux.Handle("POST /mfa/method", l.batched(l.switchMethod))
 	mux.HandleFunc("GET /forgot", l.forgotForm)
 	mux.HandleFunc("POST /forgot", l.forgot)
 	mux.HandleFunc("GET /reset", l.resetForm)
@@ -279,7 +289,14 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
-	l.finish(w, r, ar, se, "password")
+	// Go on with the person just read (finish would read them again).
+	lc, err := l.contextFor(r, ar, c, se, u)
+	if err != nil {
+		slog.ErrorContext(r.Context(), "login: load", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	l.proceedWith(w, r, lc, "password", stepFlags{})
 }
 
 func (l *Login) fail(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, tenantID, userID, email, acctKey, ipKey string) {
@@ -454,6 +471,16 @@ func truncate(s string, n int) string {
 
 // SetProvider completes the wiring: the provider needs Logout and the login needs the provider.
 func (l *Login) SetProvider(op *oidcop.Provider) { l.op = op }
+
+// BrowserAuthRequest returns the auth request id when it is bound to this browser's live SSO
+// session (the callback's check, in one statement).
+func (l *Login) BrowserAuthRequest(r *http.Request, id string) (*store.AuthRequest, error) {
+	v := l.cookies.Get(r, sessionCookie)
+	if v == "" {
+		return nil, store.ErrNotFound
+	}
+	return l.st.AuthRequestForBrowser(r.Context(), id, l.sessions.Sum(v), l.opts.IdleTTL)
+}
 
 // BrowserSession returns the id of this browser's live SSO session, or "" (the protocol layer
 // uses it to release a code only to the browser that signed in).

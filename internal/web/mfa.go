@@ -45,6 +45,13 @@ type loginContext struct {
 	// facts caches what state reads about the person for this request; recordFactor, which
 	// changes them, clears it.
 	facts *authn.State
+	// factors caches the person's active factors for this request (factorsRead says they were
+	// read): the code check and Next both need them.
+	factors     []store.Factor
+	factorsRead bool
+	// backupLeft is the count of unused backup codes read with the factors (when backupRead).
+	backupLeft int64
+	backupRead bool
 	// noCode: the code page is shown after a press-1 call, with no code on its way.
 	noCode bool
 }
@@ -54,6 +61,11 @@ func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Clien
 	if err != nil {
 		return nil, err
 	}
+	return l.contextFor(r, ar, c, se, u)
+}
+
+// contextFor is context for a person this request already read.
+func (l *Login) contextFor(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Client, se *store.Session, u *store.User) (*loginContext, error) {
 	t, err := l.st.TenantByID(r.Context(), u.TenantID)
 	if err != nil {
 		return nil, err
@@ -67,10 +79,11 @@ func (l *Login) context(r *http.Request, ar *oidcop.AuthRequest, c *oidcop.Clien
 // offer, what comes next), and each read was two queries (factors, remembered device).
 func (l *Login) state(r *http.Request, lc *loginContext, deferred bool) (authn.State, error) {
 	if lc.facts == nil {
-		s, err := l.facts(r, lc.user, lc.tenant, lc.se, l.rememberedDevice(r, lc) != nil)
+		factors, err := l.activeFactors(r, lc)
 		if err != nil {
 			return authn.State{}, err
 		}
+		s := l.factsOf(factors, lc.user, lc.tenant, lc.se, l.rememberedDevice(r, lc) != nil)
 		lc.facts = &s
 	}
 	s := *lc.facts
@@ -86,6 +99,24 @@ func (l *Login) facts(r *http.Request, u *store.User, t *store.Tenant, se *store
 	if err != nil {
 		return authn.State{}, err
 	}
+	return l.factsOf(factors, u, t, se, remembered), nil
+}
+
+// activeFactors returns the person's active factors, read once per request.
+func (l *Login) activeFactors(r *http.Request, lc *loginContext) ([]store.Factor, error) {
+	if !lc.factorsRead {
+		factors, left, known, err := l.st.ActiveFactorsBackupLeft(r.Context(), lc.user.ID)
+		if err != nil {
+			return nil, err
+		}
+		lc.factors, lc.factorsRead = factors, true
+		lc.backupLeft, lc.backupRead = left, known
+	}
+	return lc.factors, nil
+}
+
+// factsOf is facts over factors already read.
+func (l *Login) factsOf(factors []store.Factor, u *store.User, t *store.Tenant, se *store.Session, remembered bool) authn.State {
 	var enrolled []authn.Factor
 	for _, f := range factors {
 		if l.wired(f.Kind) {
@@ -97,7 +128,7 @@ func (l *Login) facts(r *http.Request, u *store.User, t *store.Tenant, se *store
 		Now: l.now(), Tenant: tp, Role: policy.RoleFor(u.Role, tp), Locked: u.LockedAt != nil,
 		Enrolled: enrolled, PhoneUnverified: u.Phone != "" && !u.PhoneVerified && l.Codes[policy.SMS] != nil,
 		AMR: store.SplitList(se.AMR), RememberedDevice: remembered, LastOtherMFA: lastOtherMFA(u),
-	}, nil
+	}
 }
 
 // tenantPolicy is a tenant's stored settings over the seeds' defaults.
@@ -128,7 +159,6 @@ type stepFlags struct {
 }
 
 func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, how string, fl stepFlags) {
-	deferred := fl.deferred
 	ctx := r.Context()
 	c, err := l.op.Client(ctx, ar.GetClientID())
 	if err != nil {
@@ -141,6 +171,15 @@ func (l *Login) proceed(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthR
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
 	}
+	l.proceedWith(w, r, lc, how, fl)
+}
+
+// proceedWith is proceed over a loginContext this request already loaded (and kept current:
+// whatever the request changed about the person or the session is changed on lc too).
+func (l *Login) proceedWith(w http.ResponseWriter, r *http.Request, lc *loginContext, how string, fl stepFlags) {
+	deferred := fl.deferred
+	ctx := r.Context()
+	ar, se, c := lc.ar, lc.se, lc.client
 	s, err := l.state(r, lc, deferred)
 	if err != nil {
 		slog.ErrorContext(ctx, "login: state", "err", err)
@@ -220,7 +259,11 @@ func (l *Login) renderLocked(w http.ResponseWriter, r *http.Request, lc *loginCo
 func (l *Login) renderChallenge(w http.ResponseWriter, r *http.Request, lc *loginContext, status int, problem *i18n.Msg) {
 	var left int64
 	if l.Backup != nil {
-		left, _ = l.Backup.Left(r.Context(), lc.user.ID)
+		if lc.backupRead {
+			left = lc.backupLeft // read with the factors
+		} else {
+			left, _ = l.Backup.Left(r.Context(), lc.user.ID)
+		}
 	}
 	data := map[string]any{"TitleID": "mfa.title", "TenantName": lc.tenant.Name, "AuthRequestID": lc.ar.GetID(),
 		"CSRF": l.cookies.CSRFToken(w, r), "UILocales": lc.ar.Params.UILocales, "UserLocale": lc.user.Locale, "SwitchURL": "",
@@ -280,6 +323,9 @@ func (l *Login) renderEnroll(w http.ResponseWriter, r *http.Request, lc *loginCo
 // stepForm loads what every second-step form needs: the auth request, the browser's session
 // (it must be the one that gave the password) and a valid CSRF token.
 func (l *Login) stepForm(w http.ResponseWriter, r *http.Request) (*loginContext, bool) {
+	if lc, answered := l.stepFormJoined(w, r); lc != nil || answered {
+		return lc, lc != nil
+	}
 	ar, c, ok := l.loadForm(w, r)
 	if !ok {
 		return nil, false
@@ -301,6 +347,49 @@ func (l *Login) stepForm(w http.ResponseWriter, r *http.Request) (*loginContext,
 	return lc, true
 }
 
+// stepFormJoined is stepForm's usual case in one statement: the auth request, the browser's
+// session and its person read together (store.SignInStep). Whenever something is missing or
+// wrong it returns nil and answered false, and stepForm reads them one by one to answer as it
+// always did; answered is true when it already answered the request.
+func (l *Login) stepFormJoined(w http.ResponseWriter, r *http.Request) (lc *loginContext, answered bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		return nil, true
+	}
+	v := l.cookies.Get(r, sessionCookie)
+	if v == "" {
+		return nil, false
+	}
+	ctx := r.Context()
+	row, se, u, err := l.st.SignInStep(ctx, r.PostForm.Get("authRequestID"), l.sessions.Sum(v), l.opts.IdleTTL)
+	if err != nil {
+		return nil, false
+	}
+	ar, err := oidcop.LoadAuthRequest(row)
+	if err != nil || ar.Done() {
+		return nil, false
+	}
+	c, err := l.op.Client(ctx, ar.GetClientID())
+	if err != nil || se.TenantID != c.Row().TenantID {
+		return nil, false
+	}
+	if !l.cookies.CheckCSRF(r) {
+		l.pages.Error(w, r, http.StatusForbidden, "error.timeout")
+		return nil, true
+	}
+	lc, err = l.contextFor(r, ar, c, se, u)
+	if err != nil {
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return nil, true
+	}
+	if lc.user.LockedAt != nil {
+		l.renderLocked(w, r, lc)
+		return nil, true
+	}
+	return lc, false
+}
+
 // verifyCode checks an authenticator code. A wrong one counts against the person's seven
 // attempts (one counter for every application and node); the seventh locks the account.
 func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
@@ -313,7 +402,7 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 		l.verifyChannelCode(w, r, lc, method)
 		return
 	}
-	factors, err := l.st.ActiveFactors(ctx, lc.user.ID)
+	factors, err := l.activeFactors(r, lc)
 	if err != nil || l.TOTP == nil {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return
@@ -331,15 +420,13 @@ func (l *Login) verifyCode(w http.ResponseWriter, r *http.Request) {
 	}
 	err = l.TOTP.Verify(ctx, f, r.PostForm.Get("code"))
 	if err == nil {
-		if err := l.st.MFASuccess(ctx, lc.user.ID); err != nil {
-			slog.WarnContext(ctx, "mfa: reset count", "err", err)
-		}
+		l.mfaSuccess(r, lc)
 		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.totp", Result: "ok",
 			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
 		if r.PostForm.Get("remember") == "1" {
 			l.rememberDevice(w, r, lc)
 		}
-		l.addFactor(w, r, lc, l.TOTP.AMR())
+		l.passFactor(w, r, lc, l.TOTP.AMR())
 		return
 	}
 	if !errors.Is(err, factor.ErrWrong) && !errors.Is(err, factor.ErrReplayed) {
@@ -472,13 +559,12 @@ func (l *Login) verifyBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	err := l.Backup.Use(ctx, lc.user.ID, r.PostForm.Get("code"))
+	lc.backupRead = false // one fewer now
 	if err == nil {
-		if err := l.st.MFASuccess(ctx, lc.user.ID); err != nil {
-			slog.WarnContext(ctx, "mfa: reset count", "err", err)
-		}
+		l.mfaSuccess(r, lc)
 		l.audit.Record(ctx, &store.AuditEvent{TenantID: lc.user.TenantID, Event: "mfa.backup_code", Result: "ok",
 			ActorID: lc.user.ID, SubjectID: lc.user.ID, ClientID: lc.client.Row().ID})
-		l.addFactor(w, r, lc, l.Backup.AMR())
+		l.passFactor(w, r, lc, l.Backup.AMR())
 		return
 	}
 	if !errors.Is(err, factor.ErrWrong) {
@@ -511,6 +597,28 @@ func (l *Login) addFactor(w http.ResponseWriter, r *http.Request, lc *loginConte
 	}
 }
 
+// passFactor is addFactor after answering a factor the person already had (an authenticator
+// code, a backup code): their factors did not change, so the request goes on with what it read.
+func (l *Login) passFactor(w http.ResponseWriter, r *http.Request, lc *loginContext, amr []string) {
+	if l.recordFactor(w, r, lc, amr) {
+		l.proceedWith(w, r, lc, "mfa", stepFlags{})
+	}
+}
+
+// mfaSuccess resets the person's count of wrong answers. It writes only when the count this
+// request read was not zero: a wrong answer counted since, on another node, raced this right
+// one and may as well have come after it.
+func (l *Login) mfaSuccess(r *http.Request, lc *loginContext) {
+	if lc.user.MFAFailures == 0 {
+		return
+	}
+	if err := l.st.MFASuccess(r.Context(), lc.user.ID); err != nil {
+		slog.WarnContext(r.Context(), "mfa: reset count", "err", err)
+		return
+	}
+	lc.user.MFAFailures = 0
+}
+
 // recordFactor adds a factor's amr to the browser's session, so single sign-on and step-up know
 // it. It answers the request itself when it fails.
 func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginContext, amr []string) bool {
@@ -526,13 +634,19 @@ func (l *Login) recordFactor(w http.ResponseWriter, r *http.Request, lc *loginCo
 	acr := authn.ACRFor(have)
 	// With the fresh authentication, the moment of the factor: the account pages ask for a
 	// second factor passed within minutes before a factor changes.
-	if err := l.st.SessionMFA(r.Context(), lc.se.ID, time.Unix(lc.se.AuthTime, 0), have, acr); err != nil {
+	// A factor other than a passkey is also recorded on the person (passedOtherMFA), in the
+	// same statement where the database allows.
+	other := otherMFA(amr)
+	at, err := l.st.SessionMFAOther(r.Context(), lc.se.ID, lc.user.ID, time.Unix(lc.se.AuthTime, 0), have, acr, other)
+	if err != nil {
 		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
 		return false
 	}
 	lc.se.AMR, lc.se.ACR = joinSpace(have), acr
 	lc.facts = nil
-	l.passedOtherMFA(r, lc.user.ID, amr)
+	if other {
+		lc.user.LastOtherMFAAt = &at // the rest of the request decides from it
+	}
 	return true
 }
 

@@ -400,15 +400,26 @@ func (l *Login) confirmWithPasskey(w http.ResponseWriter, r *http.Request, ac *a
 }
 
 // passedOtherMFA records a second factor other than a passkey (the passkey window restarts).
-func (l *Login) passedOtherMFA(r *http.Request, userID string, amr []string) {
+func (l *Login) passedOtherMFA(r *http.Request, u *store.User, amr []string) {
+	if !otherMFA(amr) {
+		return
+	}
+	at, err := l.st.PassedOtherMFAAt(r.Context(), u.ID)
+	if err != nil {
+		slog.WarnContext(r.Context(), "mfa: record other factor", "err", err)
+		return
+	}
+	u.LastOtherMFAAt = &at // the rest of the request decides from it
+}
+
+// otherMFA reports whether amr is a second factor other than a passkey.
+func otherMFA(amr []string) bool {
 	for _, m := range amr {
 		if m == authn.AMRHardware || m == authn.AMRSoftware {
-			return
+			return false
 		}
 	}
-	if err := l.st.PassedOtherMFA(r.Context(), userID); err != nil {
-		slog.WarnContext(r.Context(), "mfa: record other factor", "err", err)
-	}
+	return true
 }
 
 // lastOtherMFA is when the person last passed a second factor other than a passkey.

@@ -1,0 +1,176 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tessera-health/tessera/internal/store"
+	"github.com/tessera-health/tessera/internal/store/storetest"
+)
+
+// TestSignInStepMatchesGorm: the joined read of a sign-in step returns exactly what gorm's reads
+// of the auth request, the session and the user return, every column included; a missing or
+// dead piece is ErrNotFound.
+func TestSignInStepMatchesGorm(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			tn := &store.Tenant{Name: "Step"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			at := int64(77)
+			u := &store.User{TenantID: tn.ID, Email: "step@example.org", Role: store.RolePatient, LastOtherMFAAt: &at, MFAFailures: 2}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			se := &store.Session{CookieHash: "cookie-1", UserID: u.ID, TenantID: tn.ID, AuthTime: 5, AMR: "pwd", ACR: "urn:a",
+				IP: "127.0.0.1", UserAgent: "ua"}
+			if err := st.CreateSession(ctx, se, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SessionMFA(ctx, se.ID, time.Unix(5, 0), []string{"pwd", "otp"}, "urn:b"); err != nil {
+				t.Fatal(err)
+			}
+			ar := &store.AuthRequest{ClientID: "c", TenantID: tn.ID, Params: `{"x":1}`, ProxyGrantID: "g"}
+			if err := st.CreateAuthRequest(ctx, ar, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.CompleteAuthRequest(ctx, ar.ID, u.ID, se.ID, time.Unix(9, 0), []string{"pwd"}, "urn:a"); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SaveAuthCode(ctx, ar.ID, "code-1", time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			gotAR, gotSe, gotU, err := st.SignInStep(ctx, ar.ID, "cookie-1", time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantAR, _ := st.AuthRequestByID(ctx, ar.ID)
+			wantSe, _ := st.SessionByCookie(ctx, "cookie-1", time.Hour)
+			wantU, _ := st.GormUserByID(ctx, u.ID)
+			if !reflect.DeepEqual(gotAR, wantAR) || !reflect.DeepEqual(gotSe, wantSe) || !reflect.DeepEqual(gotU, wantU) {
+				t.Errorf("SignInStep:\n%+v\n%+v\n%+v\ngorm:\n%+v\n%+v\n%+v", gotAR, gotSe, gotU, wantAR, wantSe, wantU)
+			}
+			// Every column of the three rows is set above, so a column added to a model and
+			// missed in signin.go shows here.
+			for _, v := range []any{gotAR, gotSe} {
+				rv := reflect.ValueOf(v).Elem()
+				for i := range rv.NumField() {
+					if name := rv.Type().Field(i).Name; rv.Field(i).IsZero() && name != "CodeUsedAt" && name != "RevokedAt" { // NULL in a live row
+						t.Errorf("set %s.%s in this test", rv.Type().Name(), rv.Type().Field(i).Name)
+					}
+				}
+			}
+			for _, c := range []struct{ ar, cookie string }{{ar.ID, "other"}, {"nope", "cookie-1"}} {
+				if _, _, _, err := st.SignInStep(ctx, c.ar, c.cookie, time.Hour); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("SignInStep(%q, %q) = %v, want ErrNotFound", c.ar, c.cookie, err)
+				}
+			}
+			gotBound, err := st.AuthRequestForBrowser(ctx, ar.ID, "cookie-1", time.Hour)
+			if err != nil || !reflect.DeepEqual(gotBound, wantAR) {
+				t.Errorf("AuthRequestForBrowser = %+v, %v\ngorm                   %+v", gotBound, err, wantAR)
+			}
+			if _, err := st.AuthRequestForBrowser(ctx, ar.ID, "other", time.Hour); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("AuthRequestForBrowser, another browser: %v", err)
+			}
+			if err := st.RevokeSession(ctx, se.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, _, err := st.SignInStep(ctx, ar.ID, "cookie-1", time.Hour); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("revoked session: %v", err)
+			}
+			if _, err := st.AuthRequestForBrowser(ctx, ar.ID, "cookie-1", time.Hour); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("AuthRequestForBrowser, revoked session: %v", err)
+			}
+		})
+	}
+}
+
+// TestRefreshTokenAndUser: the refresh grant's joined read returns what the two reads return,
+// and answers a spent, unknown or orphaned token exactly as RefreshTokenByHash does.
+func TestRefreshTokenAndUser(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			tn := &store.Tenant{Name: "Refresh"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			u := &store.User{TenantID: tn.ID, Email: "rt@example.org", Role: store.RolePatient, Name: "Pat"}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			rt := &store.RefreshToken{TokenHash: "j-1", ClientID: "c", TenantID: tn.ID, UserID: u.ID, Scopes: "openid"}
+			if err := st.IssueRefreshToken(ctx, rt, time.Hour, 24*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			gotRT, gotU, err := st.RefreshTokenAndUser(ctx, "j-1")
+			wantRT, _ := st.PeekRefreshToken(ctx, "j-1")
+			wantU, _ := st.GormUserByID(ctx, u.ID)
+			if err != nil || !reflect.DeepEqual(gotRT, wantRT) || !reflect.DeepEqual(gotU, wantU) {
+				t.Errorf("RefreshTokenAndUser = %+v, %+v, %v\nwant %+v, %+v", gotRT, gotU, err, wantRT, wantU)
+			}
+			if _, _, err := st.RefreshTokenAndUser(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("unknown token: %v", err)
+			}
+			orphan := &store.RefreshToken{TokenHash: "j-2", ClientID: "c", TenantID: tn.ID, UserID: "gone", Scopes: "openid"}
+			if err := st.IssueRefreshToken(ctx, orphan, time.Hour, 24*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if got, gu, err := st.RefreshTokenAndUser(ctx, "j-2"); err != nil || got.ID != orphan.ID || gu != nil {
+				t.Errorf("token of no person: %+v, %+v, %v", got, gu, err)
+			}
+			next := &store.RefreshToken{TokenHash: "j-3", ClientID: "c", TenantID: tn.ID, UserID: u.ID}
+			if err := st.RotateRefreshToken(ctx, gotRT, next, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := st.RefreshTokenAndUser(ctx, "j-1"); !errors.Is(err, store.ErrReplayed) {
+				t.Errorf("spent token: %v, want ErrReplayed", err)
+			}
+			if _, _, err := st.RefreshTokenAndUser(ctx, "j-3"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("token of a revoked family: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+// TestUserUnlessRevoked: the person and the revocation list in one read, the same answers as
+// UserByID and TokenRevoked.
+func TestUserUnlessRevoked(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			tn := &store.Tenant{Name: "Userinfo"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			u := &store.User{TenantID: tn.ID, Email: "ui@example.org", Role: store.RolePatient, Name: "Pat"}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			got, revoked, err := st.UserUnlessRevoked(ctx, u.ID, "jti-1", "sid-1", "grant-1")
+			want, _ := st.GormUserByID(ctx, u.ID)
+			if err != nil || revoked || !reflect.DeepEqual(got, want) {
+				t.Errorf("UserUnlessRevoked = %+v, %v, %v\nwant %+v", got, revoked, err, want)
+			}
+			if err := st.RevokeAccessToken(ctx, "jti-1", time.Now().Add(time.Hour).Unix()); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{u.ID, "nobody"} {
+				if _, revoked, err := st.UserUnlessRevoked(ctx, id, "jti-1", "sid-1", "grant-1"); err != nil || !revoked {
+					t.Errorf("revoked jti, user %q: revoked %v, %v", id, revoked, err)
+				}
+			}
+			if gu, revoked, err := st.UserUnlessRevoked(ctx, "nobody", "jti-2", "", ""); err != nil || revoked || gu != nil {
+				t.Errorf("no such person: %+v, %v, %v", gu, revoked, err)
+			}
+		})
+	}
+}
