@@ -97,12 +97,13 @@ func TestSeedAndRun(t *testing.T) {
 	for _, sc := range []string{"discovery", "jwks", "cc", "login", "login-cross", "refresh", "refresh-rs256", "userinfo", "introspect"} {
 		var out, errOut bytes.Buffer
 		// A sign-in is one argon2id hash and a dozen requests: on a machine busy with the rest
-		// of the suite one can take over a second, and only completed requests count. On a
-		// quiet machine 4 s is over a hundred sign-ins: hence 300 people, so no TOTP code is
-		// used twice within its window.
+		// of the suite one can take over a second, and only completed requests count. Two
+		// workers on two cores sign in at most ~60 times a second (argon2id), so the two login
+		// scenarios (2 s each) and the set-ups stay under the 300 people: no TOTP code is used
+		// twice within its 30-second window, however fast the machine.
 		duration := "1500ms"
 		if strings.HasPrefix(sc, "login") {
-			duration = "4s"
+			duration = "2s"
 		}
 		args := []string{"--target", "http://" + addr, "--seed", seedFile, "--scenario", sc, "--workers", "2",
 			"--duration", duration, "--warmup", "100ms", "--pid", strconv.Itoa(pid), "--json"}
