@@ -747,14 +747,16 @@ type Client struct {
 	IDTokenAlg             string   `json:"id_token_alg"`
 	FirstParty             bool     `json:"first_party"`
 	Scopes                 []string `json:"scopes"`
-	Disabled               bool     `json:"disabled"`
-	HasSecret              bool     `json:"has_secret"`
+	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout tokens ("" for none).
+	BackchannelLogoutURI string `json:"backchannel_logout_uri"`
+	Disabled             bool   `json:"disabled"`
+	HasSecret            bool   `json:"has_secret"`
 }
 
 func clientOf(c *store.Client) Client {
 	out := Client{ID: c.ID, Name: c.Name, Type: c.Type, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		MinACR: c.MinACR, IDTokenAlg: c.IDTokenAlg, FirstParty: c.FirstParty, Scopes: c.Scopes, Disabled: c.Disabled,
-		HasSecret: c.SecretHash != ""}
+		BackchannelLogoutURI: c.BackchannelLogoutURI, HasSecret: c.SecretHash != ""}
 	for _, l := range []*[]string{&out.RedirectURIs, &out.PostLogoutRedirectURIs, &out.Scopes} {
 		if *l == nil {
 			*l = []string{}
@@ -796,6 +798,7 @@ type ClientSpec struct {
 	IDTokenAlg             string   `json:"id_token_alg"`
 	ThirdParty             bool     `json:"third_party"`
 	Scopes                 []string `json:"scopes"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
 }
 
 // ClientChanges are a client's editable fields; nil leaves one as it is.
@@ -805,6 +808,7 @@ type ClientChanges struct {
 	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris,omitempty"`
 	MinACR                 *string   `json:"min_acr,omitempty"`
 	Scopes                 *[]string `json:"scopes,omitempty"`
+	BackchannelLogoutURI   *string   `json:"backchannel_logout_uri,omitempty"`
 	Disabled               *bool     `json:"disabled,omitempty"`
 }
 
@@ -849,6 +853,21 @@ func ValidateClient(typ, name string, redirects, postLogout []string, minACR, al
 	return nil
 }
 
+// validateBackchannel checks a back-channel logout URI: a redirect-URI-shaped address (https, or
+// http on a loopback address) for a client that signs people in; "" for none.
+func validateBackchannel(typ, uri string) error {
+	if uri == "" {
+		return nil
+	}
+	if typ == store.ClientService {
+		return bad("backchannel_logout_uri", "service_backchannel", "a service client signs nobody in: it takes no back-channel logout URI")
+	}
+	if err := oidcop.ValidateRedirectURI(uri); err != nil {
+		return bad("backchannel_logout_uri", "redirect", "%v", err)
+	}
+	return nil
+}
+
 func cleanList(l []string) []string {
 	out := []string{}
 	for _, v := range l {
@@ -870,12 +889,17 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, spec ClientSpec) (*
 		spec.Type = store.ClientWeb
 	}
 	spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.Scopes = cleanList(spec.RedirectURIs), cleanList(spec.PostLogoutRedirectURIs), cleanList(spec.Scopes)
-	if err := ValidateClient(spec.Type, spec.Name, spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.MinACR, spec.IDTokenAlg, spec.Scopes); err != nil {
+	spec.BackchannelLogoutURI = strings.TrimSpace(spec.BackchannelLogoutURI)
+	err := ValidateClient(spec.Type, spec.Name, spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.MinACR, spec.IDTokenAlg, spec.Scopes)
+	if err == nil {
+		err = validateBackchannel(spec.Type, spec.BackchannelLogoutURI)
+	}
+	if err != nil {
 		return nil, "", s.outcome(ctx, a, "client.created", "", "", err)
 	}
 	c := &store.Client{TenantID: a.TenantID, Name: spec.Name, Type: spec.Type, FirstParty: !spec.ThirdParty,
 		RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs, IDTokenAlg: spec.IDTokenAlg,
-		MinACR: spec.MinACR, Scopes: spec.Scopes}
+		MinACR: spec.MinACR, Scopes: spec.Scopes, BackchannelLogoutURI: spec.BackchannelLogoutURI}
 	var value string
 	if spec.Type != store.ClientPublic {
 		value = secret.RandomToken(32)
@@ -923,12 +947,21 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, ch Clien
 		next.Disabled = *ch.Disabled
 		changed = append(changed, fmt.Sprintf("disabled=%t", next.Disabled))
 	}
-	if err := ValidateClient(next.Type, next.Name, next.RedirectURIs, next.PostLogoutRedirectURIs, next.MinACR, next.IDTokenAlg, next.Scopes); err != nil {
+	if ch.BackchannelLogoutURI != nil {
+		next.BackchannelLogoutURI = strings.TrimSpace(*ch.BackchannelLogoutURI)
+		changed = append(changed, "backchannel_logout_uri="+next.BackchannelLogoutURI)
+	}
+	err = ValidateClient(next.Type, next.Name, next.RedirectURIs, next.PostLogoutRedirectURIs, next.MinACR, next.IDTokenAlg, next.Scopes)
+	if err == nil {
+		err = validateBackchannel(next.Type, next.BackchannelLogoutURI)
+	}
+	if err != nil {
 		return nil, s.outcome(ctx, a, "client.updated", id, "", err)
 	}
 	rl, pl, sl := store.StringList(next.RedirectURIs), store.StringList(next.PostLogoutRedirectURIs), store.StringList(next.Scopes)
 	if err := s.st.UpdateClient(ctx, a.TenantID, id, store.ClientChanges{Name: &next.Name, RedirectURIs: &rl,
-		PostLogoutRedirectURIs: &pl, MinACR: &next.MinACR, Scopes: &sl, Disabled: &next.Disabled}); err != nil {
+		PostLogoutRedirectURIs: &pl, MinACR: &next.MinACR, Scopes: &sl, Disabled: &next.Disabled,
+		BackchannelLogoutURI: &next.BackchannelLogoutURI}); err != nil {
 		return nil, s.outcome(ctx, a, "client.updated", id, "", err)
 	}
 	s.record(ctx, a, "client.updated", id, "ok", strings.Join(changed, " "))

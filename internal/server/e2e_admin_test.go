@@ -251,6 +251,17 @@ func TestAdminAPI(t *testing.T) {
 		if st, out, _ := e.api(t, tok, "PATCH", v1+"/clients/"+labID, map[string]any{"redirect_uris": []string{"javascript:alert(1)"}}); st != 400 || out["field"] != "redirect_uris" {
 			t.Fatalf("bad redirect: %d %v", st, out)
 		}
+		// Back-channel logout: set through the API, kept by the store (the logout queue reads it).
+		if st, out, _ := e.api(t, tok, "PATCH", v1+"/clients/"+labID, map[string]any{"backchannel_logout_uri": "https://lab.example.org/logout"}); st != 200 ||
+			out["backchannel_logout_uri"] != "https://lab.example.org/logout" {
+			t.Fatalf("back-channel logout URI: %d %v", st, out)
+		}
+		if cl, err := e.st.ClientByID(e.ctx, labID); err != nil || cl.BackchannelLogoutURI != "https://lab.example.org/logout" {
+			t.Fatalf("stored back-channel logout URI: %v %+v", err, cl)
+		}
+		if st, out, _ := e.api(t, tok, "PATCH", v1+"/clients/"+labID, map[string]any{"backchannel_logout_uri": "http://lab.example.org/logout"}); st != 400 || out["field"] != "backchannel_logout_uri" {
+			t.Fatalf("plain-http back-channel logout URI: %d %v", st, out)
+		}
 		svcID, oldSecret := e.client(store.ClientService, nil)
 		st, rot, _ := e.api(t, tok, "POST", v1+"/clients/"+svcID+"/rotate-secret", nil)
 		if st != 200 || rot["client_secret"] == "" {

@@ -394,14 +394,16 @@ func (x *AdminConsole) renderClients(w http.ResponseWriter, r *http.Request, c *
 		"AdminScopes": store.AdminScopes, "Types": []string{store.ClientWeb, store.ClientPublic, store.ClientService},
 		"Form": map[string]any{"Name": r.PostForm.Get("name"), "Type": typ,
 			"Redirects": r.PostForm.Get("redirect_uris"), "PostLogout": r.PostForm.Get("post_logout_redirect_uris"),
-			"MinACR": r.PostForm.Get("min_acr"), "Scopes": r.PostForm["scopes"], "ThirdParty": r.PostForm.Get("third_party") == "on"}})
+			"MinACR": r.PostForm.Get("min_acr"), "Scopes": r.PostForm["scopes"], "ThirdParty": r.PostForm.Get("third_party") == "on",
+			"Backchannel": r.PostForm.Get("backchannel_logout_uri")}})
 }
 
 func (x *AdminConsole) clientCreate(w http.ResponseWriter, r *http.Request, c *adminCtx) {
 	f := r.PostForm
 	cl, sec, err := x.svc.CreateClient(r.Context(), c.actor, admin.ClientSpec{Name: f.Get("name"), Type: f.Get("type"),
 		RedirectURIs: lines(f.Get("redirect_uris")), PostLogoutRedirectURIs: lines(f.Get("post_logout_redirect_uris")),
-		MinACR: f.Get("min_acr"), Scopes: f["scopes"], ThirdParty: f.Get("third_party") == "on"})
+		MinACR: f.Get("min_acr"), Scopes: f["scopes"], ThirdParty: f.Get("third_party") == "on",
+		BackchannelLogoutURI: f.Get("backchannel_logout_uri")})
 	if err != nil {
 		x.fail(w, r, err, func(status int, p []Problem) { x.renderClients(w, r, c, status, p) })
 		return
@@ -420,11 +422,13 @@ func (x *AdminConsole) renderClient(w http.ResponseWriter, r *http.Request, c *a
 		return
 	}
 	form := map[string]any{"Name": cl.Name, "Redirects": strings.Join(cl.RedirectURIs, "\n"),
-		"PostLogout": strings.Join(cl.PostLogoutRedirectURIs, "\n"), "MinACR": cl.MinACR, "Scopes": cl.Scopes, "Disabled": cl.Disabled}
+		"PostLogout": strings.Join(cl.PostLogoutRedirectURIs, "\n"), "MinACR": cl.MinACR, "Scopes": cl.Scopes, "Disabled": cl.Disabled,
+		"Backchannel": cl.BackchannelLogoutURI}
 	if problems != nil {
 		f := r.PostForm
 		form = map[string]any{"Name": f.Get("name"), "Redirects": f.Get("redirect_uris"), "PostLogout": f.Get("post_logout_redirect_uris"),
-			"MinACR": f.Get("min_acr"), "Scopes": f["scopes"], "Disabled": f.Get("disabled") == "on"}
+			"MinACR": f.Get("min_acr"), "Scopes": f["scopes"], "Disabled": f.Get("disabled") == "on",
+			"Backchannel": f.Get("backchannel_logout_uri")}
 	}
 	x.render(w, r, c, status, "admin_client", "client", map[string]any{"C": cl, "Form": form, "Problems": problems,
 		"ACRs": authn.ACRValues, "AdminScopes": store.AdminScopes})
@@ -437,6 +441,10 @@ func (x *AdminConsole) clientUpdate(w http.ResponseWriter, r *http.Request, c *a
 	disabled := f.Get("disabled") == "on"
 	ch := admin.ClientChanges{Name: &name, RedirectURIs: &redirects, PostLogoutRedirectURIs: &postLogout, MinACR: &minACR,
 		Disabled: &disabled}
+	if f.Has("backchannel_logout_uri") {
+		bc := f.Get("backchannel_logout_uri")
+		ch.BackchannelLogoutURI = &bc
+	}
 	if scopes != nil || f.Has("scopes_shown") {
 		ch.Scopes = &scopes
 	}
