@@ -88,37 +88,21 @@ type SignedOut struct {
 }
 
 // SignOutEverywhere is "Sign out everywhere": in one transaction it ends every SSO session of the
-// person, revokes every refresh-token family they hold (with the access tokens issued with them:
-// the sessions and grants go on the revocation list), and forgets their remembered devices. It is
-// the one place that does this, so back-channel logout can hook onto what it returns.
+// person, revokes every refresh-token family they hold (with the access tokens issued with them)
+// and forgets their remembered devices (endUserTx, which also queues the relying parties'
+// back-channel logout), and says which sessions and applications it ended.
 func (s *Store) SignOutEverywhere(ctx context.Context, userID string) (*SignedOut, error) {
 	now := s.unix()
 	out := &SignedOut{}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		out.Sessions, out.Clients = nil, nil
-		if err := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Order("id").Pluck("id", &out.Sessions).Error; err != nil {
-			return err
-		}
-		if err := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
-			return err
-		}
-		if err := s.revokeIDs(tx, RevokedSession, out.Sessions, now, 0); err != nil {
-			return err
-		}
-		if err := s.queueLogouts(tx, out.Sessions, now); err != nil { // back-channel logout (logout.go)
-			return err
-		}
-		var families []string
-		if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Distinct().Pluck("family_id", &families).Error; err != nil {
-			return err
-		}
+		out.Clients = nil
+		// Which applications held tokens: read before endUserTx revokes them.
 		if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Distinct().Order("client_id").Pluck("client_id", &out.Clients).Error; err != nil {
 			return err
 		}
-		if err := s.revokeFamilies(tx, families, now); err != nil {
-			return err
-		}
-		return tx.Model(&RememberedDevice{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error
+		var err error
+		out.Sessions, err = s.endUserTx(tx, userID, now)
+		return err
 	})
 	return out, err
 }
@@ -216,4 +200,37 @@ func (s *Store) RemoveAppAccess(ctx context.Context, userID, clientID string) er
 		}
 		return s.revokeIDs(tx, RevokedGrant, grants, now, 0)
 	})
+}
+
+// endUserTx ends everything a person is signed in with, in the caller's transaction: every live
+// SSO session (put on the revocation list, with back-channel logout tokens queued for the
+// relying parties each signed in to), every refresh-token family (with the access tokens issued
+// from them) and every remembered device. Sign out everywhere, a password reset, and an
+// administrator's revoke, disable and MFA reset all end a person this one way, so none of them
+// can forget a part (the relying parties' logout among them). It returns the ended sessions.
+func (s *Store) endUserTx(tx *gorm.DB, userID string, now int64) ([]string, error) {
+	var sessions []string
+	if err := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Order("id").Pluck("id", &sessions).Error; err != nil {
+		return nil, err
+	}
+	if err := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+		return nil, err
+	}
+	if err := s.revokeIDs(tx, RevokedSession, sessions, now, 0); err != nil {
+		return nil, err
+	}
+	if err := s.queueLogouts(tx, sessions, now); err != nil { // back-channel logout (logout.go)
+		return nil, err
+	}
+	var families []string
+	if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Distinct().Pluck("family_id", &families).Error; err != nil {
+		return nil, err
+	}
+	if err := s.revokeFamilies(tx, families, now); err != nil {
+		return nil, err
+	}
+	if err := tx.Model(&RememberedDevice{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+		return nil, err
+	}
+	return sessions, nil
 }

@@ -235,31 +235,9 @@ func (s *Store) SetUserDisabled(ctx context.Context, tenantID, id string, disabl
 		if !disabled {
 			return nil
 		}
-		return s.revokeUserTx(tx, id, now)
+		_, err := s.endUserTx(tx, id, now)
+		return err
 	})
-}
-
-// revokeUserTx ends every session of a person (with the tokens issued under them and every refresh
-// family) and forgets their remembered devices.
-func (s *Store) revokeUserTx(tx *gorm.DB, userID string, now int64) error {
-	var sessions []string
-	if err := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Pluck("id", &sessions).Error; err != nil {
-		return err
-	}
-	if err := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
-		return err
-	}
-	if err := s.revokeIDs(tx, RevokedSession, sessions, now, 0); err != nil {
-		return err
-	}
-	var families []string
-	if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Distinct().Pluck("family_id", &families).Error; err != nil {
-		return err
-	}
-	if err := s.revokeFamilies(tx, families, now); err != nil {
-		return err
-	}
-	return tx.Model(&RememberedDevice{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error
 }
 
 // RevokeUserSessions ends every session and remembered device of a user of a tenant; it reports
@@ -277,7 +255,8 @@ func (s *Store) RevokeUserSessions(ctx context.Context, tenantID, id string) (se
 		if err := tx.Model(&RememberedDevice{}).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", id, now).Count(&devices).Error; err != nil {
 			return err
 		}
-		return s.revokeUserTx(tx, id, now)
+		_, err := s.endUserTx(tx, id, now)
+		return err
 	})
 	return sessions, devices, err
 }
@@ -315,7 +294,8 @@ func (s *Store) ResetMFA(ctx context.Context, tenantID, id string) ([]string, er
 		if err := tx.Model(&User{}).Where("id = ?", id).Updates(map[string]any{"last_other_mfa_at": nil, "updated_at": now}).Error; err != nil {
 			return err
 		}
-		return s.revokeUserTx(tx, id, now)
+		_, err := s.endUserTx(tx, id, now)
+		return err
 	})
 	return kinds, err
 }

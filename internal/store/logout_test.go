@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,6 +161,75 @@ func TestLogoutQueue(t *testing.T) {
 			}
 			if scs, _ := st.SessionClients(ctx, sessions[0]); len(scs) != 0 {
 				t.Errorf("session clients of an expired session kept: %d", len(scs))
+			}
+		})
+	}
+}
+
+// TestEveryEndOfAPersonTellsTheRelyingParties: each way a person's sessions end all at once —
+// sign out everywhere, a password reset, and an administrator's revoke, disable and MFA reset —
+// ends the session, revokes its refresh family and queues the back-channel logout of the
+// relying party the session signed in to, in the same transaction.
+func TestEveryEndOfAPersonTellsTheRelyingParties(t *testing.T) {
+	ctx := context.Background()
+	ends := map[string]func(st *store.Store, tenantID, userID string) error{
+		"sign out everywhere": func(st *store.Store, _, userID string) error { _, err := st.SignOutEverywhere(ctx, userID); return err },
+		"admin revoke":        func(st *store.Store, tid, uid string) error { _, _, err := st.RevokeUserSessions(ctx, tid, uid); return err },
+		"admin disable":       func(st *store.Store, tid, uid string) error { return st.SetUserDisabled(ctx, tid, uid, true) },
+		"admin reset MFA":     func(st *store.Store, tid, uid string) error { _, err := st.ResetMFA(ctx, tid, uid); return err },
+		"password reset": func(st *store.Store, _, uid string) error {
+			if err := st.CreatePasswordReset(ctx, uid, "reset-hash", time.Hour); err != nil {
+				return err
+			}
+			pr, err := st.PasswordResetByToken(ctx, "reset-hash")
+			if err != nil {
+				return err
+			}
+			return st.ResetPassword(ctx, pr.ID, uid, "new-hash")
+		},
+	}
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			if b.Name == "postgres" {
+				storetest.PostgresURL(t)
+			}
+			st := b.Open(t)
+			tn := &store.Tenant{Name: "Ends"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			cl := &store.Client{TenantID: tn.ID, Name: "Portal", Type: store.ClientWeb, BackchannelLogoutURI: "https://portal.example/bcl"}
+			if err := st.CreateClient(ctx, cl); err != nil {
+				t.Fatal(err)
+			}
+			for name, end := range ends {
+				u := &store.User{TenantID: tn.ID, Email: strings.ReplaceAll(name, " ", ".") + "@example.org", Role: store.RolePatient}
+				if err := st.CreateUser(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+				se := &store.Session{UserID: u.ID, TenantID: tn.ID, CookieHash: "cookie-" + u.ID}
+				if err := st.CreateSession(ctx, se, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				ar := &store.AuthRequest{ClientID: cl.ID, TenantID: tn.ID, Params: "{}"}
+				if err := st.CreateAuthRequest(ctx, ar, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.CompleteAuthRequest(ctx, ar.ID, u.ID, se.ID, time.Now(), []string{"pwd"}, ""); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.NoteSessionClient(ctx, ar.ID); err != nil {
+					t.Fatal(err)
+				}
+				if err := end(st, tn.ID, u.ID); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if ds, err := st.LogoutDeliveries(ctx, se.ID); err != nil || len(ds) != 1 || ds[0].ClientID != cl.ID {
+					t.Errorf("%s: back-channel logout deliveries %+v (%v), want one to the portal", name, ds, err)
+				}
+				if revoked, err := st.TokenRevoked(ctx, "", se.ID, ""); err != nil || !revoked {
+					t.Errorf("%s: the session is not on the revocation list (%v)", name, err)
+				}
 			}
 		})
 	}

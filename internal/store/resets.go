@@ -45,26 +45,7 @@ func (s *Store) ResetPassword(ctx context.Context, resetID, userID, hash string)
 		if err := tx.Model(&User{}).Where("id = ?", userID).Updates(map[string]any{"password_hash": hash, "updated_at": now}).Error; err != nil {
 			return err
 		}
-		var sessions []string
-		if err := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Pluck("id", &sessions).Error; err != nil {
-			return err
-		}
-		if err := tx.Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
-			return err
-		}
-		if err := s.revokeIDs(tx, RevokedSession, sessions, now, 0); err != nil {
-			return err
-		}
-		if err := s.queueLogouts(tx, sessions, now); err != nil { // back-channel logout (logout.go)
-			return err
-		}
-		var families []string
-		if err := tx.Model(&RefreshToken{}).Where("user_id = ?", userID).Distinct().Pluck("family_id", &families).Error; err != nil {
-			return err
-		}
-		if err := s.revokeFamilies(tx, families, now); err != nil {
-			return err
-		}
-		return tx.Model(&RememberedDevice{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error
+		_, err := s.endUserTx(tx, userID, now)
+		return err
 	})
 }
