@@ -447,7 +447,7 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	u := &store.User{TenantID: t.ID, Email: email, Name: strings.TrimSpace(name), Role: role, Phone: num.E164,
 		PhoneLineType: string(num.LineType), FHIRUser: fhirUser}
-	u.GivenName, u.FamilyName = splitName(u.Name)
+	u.GivenName, u.FamilyName = store.SplitName(u.Name)
 	if practice != "" {
 		p, err := st.PracticeByRef(ctx, t.ID, practice)
 		if errors.Is(err, store.ErrNotFound) {
@@ -472,19 +472,6 @@ func userCreate(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	return printJSON(stdout, map[string]string{"id": u.ID})
-}
-
-// splitName makes a best guess at given and family names for the profile claims; the full name
-// is kept as typed in `name`.
-func splitName(full string) (given, family string) {
-	parts := strings.Fields(full)
-	switch len(parts) {
-	case 0:
-		return "", ""
-	case 1:
-		return parts[0], ""
-	}
-	return strings.Join(parts[:len(parts)-1], " "), parts[len(parts)-1]
 }
 
 func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

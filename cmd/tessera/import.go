@@ -307,7 +307,7 @@ func (p *lineParser) parse(line []byte) (*importRecord, error) {
 	if utf8.RuneCountInString(u.Name) > maxNameLen {
 		return rec, fmt.Errorf("name: longer than %d characters", maxNameLen)
 	}
-	u.GivenName, u.FamilyName = splitName(u.Name)
+	u.GivenName, u.FamilyName = store.SplitName(u.Name)
 	u.Role = strings.ToLower(strings.TrimSpace(in.Role))
 	if u.Role == "" {
 		u.Role = store.RolePatient

@@ -529,7 +529,7 @@ func (s *Service) Invite(ctx context.Context, a Actor, in Invitation) (*Member, 
 	if err := s.checkMember(ctx, t, u, in.Phone, in.PracticeID); err != nil {
 		return nil, s.outcome(ctx, a, "user.invited", "", "", err)
 	}
-	u.GivenName, u.FamilyName = splitName(u.Name)
+	u.GivenName, u.FamilyName = store.SplitName(u.Name)
 	if err := s.st.CreateUser(ctx, u); err != nil {
 		return nil, s.outcome(ctx, a, "user.invited", "", "", err)
 	}
@@ -576,17 +576,6 @@ func (s *Service) checkMember(ctx context.Context, t *store.Tenant, u *store.Use
 		u.PracticeID = nil
 	}
 	return nil
-}
-
-func splitName(full string) (given, family string) {
-	parts := strings.Fields(full)
-	switch len(parts) {
-	case 0:
-		return "", ""
-	case 1:
-		return parts[0], ""
-	}
-	return strings.Join(parts[:len(parts)-1], " "), parts[len(parts)-1]
 }
 
 // MemberChanges are the fields of a user an administrator may edit; nil leaves one as it is.

@@ -21,10 +21,18 @@ func AccountClientID(tenantID string) string { return "account-" + tenantID }
 // (idempotent: concurrent callers on any number of nodes end with one row). A row whose redirect
 // URI no longer matches (the issuer changed) is corrected.
 func (s *Store) EnsureAccountClient(ctx context.Context, tenantID, redirectURI string) (*Client, error) {
+	return s.ensureBuiltinClient(ctx, Client{ID: AccountClientID(tenantID), TenantID: tenantID, Name: AccountClientName,
+		RedirectURIs: StringList{redirectURI}})
+}
+
+// ensureBuiltinClient returns a console's own client (a first-party public client with PKCE),
+// creating it when missing; its id embeds the tenant's, so every node names the same row and the
+// primary key settles races. A row that drifted from what the console needs (redirect URI after
+// an issuer change, minimum acr, disabled) is put back.
+func (s *Store) ensureBuiltinClient(ctx context.Context, want Client) (*Client, error) {
 	now := s.unix()
-	c := Client{ID: AccountClientID(tenantID), TenantID: tenantID, Name: AccountClientName, Type: ClientPublic,
-		RedirectURIs: StringList{redirectURI}, PostLogoutRedirectURIs: StringList{}, FirstParty: true,
-		CreatedAt: now, UpdatedAt: now}
+	c := want
+	c.Type, c.FirstParty, c.PostLogoutRedirectURIs, c.CreatedAt, c.UpdatedAt = ClientPublic, true, StringList{}, now, now
 	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&c).Error; err != nil {
 		return nil, err
 	}
@@ -32,15 +40,15 @@ func (s *Store) EnsureAccountClient(ctx context.Context, tenantID, redirectURI s
 	if err != nil {
 		return nil, err
 	}
-	if got.TenantID != tenantID {
+	if got.TenantID != want.TenantID {
 		return nil, ErrConflict // never: the id embeds the tenant's
 	}
-	if !slices.Equal(got.RedirectURIs, c.RedirectURIs) {
+	if !slices.Equal(got.RedirectURIs, want.RedirectURIs) || got.MinACR != want.MinACR || got.Disabled {
 		if err := s.db.WithContext(ctx).Model(&Client{}).Where("id = ?", c.ID).
-			Updates(map[string]any{"redirect_uris": c.RedirectURIs, "updated_at": now}).Error; err != nil {
+			Updates(map[string]any{"redirect_uris": want.RedirectURIs, "min_acr": want.MinACR, "disabled": false, "updated_at": now}).Error; err != nil {
 			return nil, err
 		}
-		got.RedirectURIs = c.RedirectURIs
+		got.RedirectURIs, got.MinACR, got.Disabled = want.RedirectURIs, want.MinACR, false
 	}
 	return got, nil
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // Reads and changes the admin console and API need. Every one takes the tenant and matches it in
@@ -22,28 +21,8 @@ func AdminClientID(tenantID string) string { return "admin-" + tenantID }
 // PKCE whose minimum acr is multi-factor, so nobody reaches the console on a password alone),
 // creating it when missing; like EnsureAccountClient it is idempotent across nodes.
 func (s *Store) EnsureAdminClient(ctx context.Context, tenantID, redirectURI, minACR string) (*Client, error) {
-	now := s.unix()
-	c := Client{ID: AdminClientID(tenantID), TenantID: tenantID, Name: AdminClientName, Type: ClientPublic,
-		RedirectURIs: StringList{redirectURI}, PostLogoutRedirectURIs: StringList{}, FirstParty: true, MinACR: minACR,
-		CreatedAt: now, UpdatedAt: now}
-	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&c).Error; err != nil {
-		return nil, err
-	}
-	got, err := s.ClientByID(ctx, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	if got.TenantID != tenantID {
-		return nil, ErrConflict
-	}
-	if len(got.RedirectURIs) != 1 || got.RedirectURIs[0] != redirectURI || got.MinACR != minACR || got.Disabled {
-		if err := s.db.WithContext(ctx).Model(&Client{}).Where("id = ?", c.ID).
-			Updates(map[string]any{"redirect_uris": c.RedirectURIs, "min_acr": minACR, "disabled": false, "updated_at": now}).Error; err != nil {
-			return nil, err
-		}
-		got.RedirectURIs, got.MinACR, got.Disabled = c.RedirectURIs, minACR, false
-	}
-	return got, nil
+	return s.ensureBuiltinClient(ctx, Client{ID: AdminClientID(tenantID), TenantID: tenantID, Name: AdminClientName,
+		RedirectURIs: StringList{redirectURI}, MinACR: minACR})
 }
 
 // BuiltinClient reports whether a client id is one of the consoles' own clients, which no
@@ -184,7 +163,7 @@ func (s *Store) UpdateUser(ctx context.Context, tenantID, id string, c UserChang
 	upd := map[string]any{"updated_at": s.unix()}
 	if c.Name != nil {
 		upd["name"] = *c.Name
-		given, family := splitFullName(*c.Name)
+		given, family := SplitName(*c.Name)
 		upd["given_name"], upd["family_name"] = given, family
 	}
 	if c.Role != nil {
@@ -206,17 +185,6 @@ func (s *Store) UpdateUser(ctx context.Context, tenantID, id string, c UserChang
 		}
 		return tx.Model(&User{}).Where("id = ?", id).Updates(upd).Error
 	})
-}
-
-func splitFullName(full string) (given, family string) {
-	parts := strings.Fields(full)
-	switch len(parts) {
-	case 0:
-		return "", ""
-	case 1:
-		return parts[0], ""
-	}
-	return strings.Join(parts[:len(parts)-1], " "), parts[len(parts)-1]
 }
 
 // SetUserDisabled disables or enables a user of a tenant. Disabling also ends every session of

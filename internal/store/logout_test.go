@@ -174,9 +174,12 @@ func TestEveryEndOfAPersonTellsTheRelyingParties(t *testing.T) {
 	ctx := context.Background()
 	ends := map[string]func(st *store.Store, tenantID, userID string) error{
 		"sign out everywhere": func(st *store.Store, _, userID string) error { _, err := st.SignOutEverywhere(ctx, userID); return err },
-		"admin revoke":        func(st *store.Store, tid, uid string) error { _, _, err := st.RevokeUserSessions(ctx, tid, uid); return err },
-		"admin disable":       func(st *store.Store, tid, uid string) error { return st.SetUserDisabled(ctx, tid, uid, true) },
-		"admin reset MFA":     func(st *store.Store, tid, uid string) error { _, err := st.ResetMFA(ctx, tid, uid); return err },
+		"admin revoke": func(st *store.Store, tid, uid string) error {
+			_, _, err := st.RevokeUserSessions(ctx, tid, uid)
+			return err
+		},
+		"admin disable":   func(st *store.Store, tid, uid string) error { return st.SetUserDisabled(ctx, tid, uid, true) },
+		"admin reset MFA": func(st *store.Store, tid, uid string) error { _, err := st.ResetMFA(ctx, tid, uid); return err },
 		"password reset": func(st *store.Store, _, uid string) error {
 			if err := st.CreatePasswordReset(ctx, uid, "reset-hash", time.Hour); err != nil {
 				return err

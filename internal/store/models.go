@@ -366,3 +366,16 @@ func SplitList(s string) []string {
 	}
 	return strings.Fields(s)
 }
+
+// SplitName makes a best guess at given and family names for the profile claims (the last word
+// is the family name); the full name is kept as typed in User.Name.
+func SplitName(full string) (given, family string) {
+	parts := strings.Fields(full)
+	switch len(parts) {
+	case 0:
+		return "", ""
+	case 1:
+		return parts[0], ""
+	}
+	return strings.Join(parts[:len(parts)-1], " "), parts[len(parts)-1]
+}
