@@ -288,3 +288,42 @@ func TestProxySelfAndNotProxyCapable(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenExchangeBadRequests: a malformed token exchange is refused with the RFC 8693 / RFC
+// 6749 error a client can act on, and issues nothing.
+func TestTokenExchangeBadRequests(t *testing.T) {
+	s := newProxySetup(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
+	tok, _, _ := s.signIn(t, newBrowser(t), "self")
+	base := func(kv ...string) url.Values {
+		f := url.Values{"grant_type": {exchangeGrant}, "subject_token": {tok.AccessToken},
+			"subject_token_type": {accessTokenType}, "patient": {s.kid.ID}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				f.Del(kv[i])
+			} else {
+				f.Set(kv[i], kv[i+1])
+			}
+		}
+		return f
+	}
+	for _, c := range []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"no subject token", base("subject_token", ""), "invalid_request"},
+		{"an ID token type", base("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"), "invalid_request"},
+		{"a refresh token asked for", base("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token"), "invalid_request"},
+		{"an actor token", base("actor_token", tok.AccessToken), "invalid_request"},
+		{"no patient", base("patient", ""), "invalid_request"},
+		{"a resource that names no patient", base("patient", "", "resource", "https://fhir.example/r4/Observation/1"), "invalid_request"},
+		{"a resource past the patient", base("patient", "", "resource", "https://fhir.example/r4/Patient/1/_history/2"), "invalid_request"},
+		{"a forged subject token", base("subject_token", tok.AccessToken+"x"), "invalid_grant"},
+		{"a scope beyond the subject token's", base("scope", "openid patient/*.write"), "invalid_scope"},
+	} {
+		code, body, _ := s.e.postForm("/oauth/token", c.form, s.id, s.sec)
+		if code != http.StatusBadRequest || body["error"] != c.want || body["access_token"] != nil {
+			t.Errorf("%s: %d %v, want 400 %s", c.name, code, body, c.want)
+		}
+	}
+}

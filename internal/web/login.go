@@ -413,10 +413,6 @@ func (l *Login) consent(w http.ResponseWriter, r *http.Request) {
 	l.proceed(w, r, ar, se, "consent", stepFlags{consented: true, deferred: r.PostForm.Get("deferred") == "1"})
 }
 
-// scopeWords lists the scopes for the consent page, which says each in plain words
-// (scopeText in scopes.go).
-func scopeWords(scopes []string) []string { return scopes }
-
 // complete marks the auth request done and sends the browser to the protocol callback.
 func (l *Login) complete(w http.ResponseWriter, r *http.Request, ar *oidcop.AuthRequest, se *store.Session, amr []string, how string) {
 	ctx := r.Context()

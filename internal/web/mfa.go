@@ -234,7 +234,7 @@ func (l *Login) proceedWith(w http.ResponseWriter, r *http.Request, lc *loginCon
 			}
 			l.pages.Render(w, r, http.StatusOK, "consent", map[string]any{
 				"Title": c.Row().Name, "AppName": c.Row().Name, "AuthRequestID": ar.GetID(),
-				"CSRF": l.cookies.CSRFToken(w, r), "Scopes": scopeWords(ar.GetScopes()), "UILocales": ar.Params.UILocales,
+				"CSRF": l.cookies.CSRFToken(w, r), "Scopes": ar.GetScopes(), "UILocales": ar.Params.UILocales,
 				"SwitchURL": "", "Deferred": fl.deferred,
 			})
 			return
