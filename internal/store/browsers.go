@@ -18,45 +18,48 @@ type KnownBrowser struct {
 }
 
 // SeeBrowser records a sign-in of userID from the browser whose cookie hashes to tokenHash.
-// isNew says the person had never signed in from it; firstEver says they had no known browser
-// at all (the account's first sign-in, where a "new browser" notice would only be noise).
+// isNew says the person had never signed in from it; firstEver says it is the first browser ever
+// recorded for the person (the account's first sign-in, where a "new browser" notice would only
+// be noise).
 //
-// The count and the upsert run in one transaction serialised per person, so two sign-ins at once
-// from the same new browser report it new exactly once (the row's unique key decides), and two
-// new browsers at once count each other, on any backend. The upsert tells a new row from a
-// known one by the id it returns: ours only when it inserted. PostgreSQL takes the lock, then
-// counts and upserts in one statement (a CTE: both see the same snapshot, so the count is of the
-// rows before this one); SQLite, with one writer, counts and upserts in two.
+// Both answers hold across nodes without a lock. The upsert tells a new row from a known one by
+// the id it returns (ours only when it inserted), so two sign-ins at once from the same new
+// browser report it new exactly once. The person's first_browser_at is set by a conditional
+// UPDATE, which PostgreSQL re-checks on the row's newest version after waiting for its lock, so
+// of two new browsers at once exactly one is the first. PostgreSQL does both in one statement (a
+// CTE); SQLite, with one writer, in two inside one transaction.
 func (s *Store) SeeBrowser(ctx context.Context, userID, tokenHash string) (isNew, firstEver bool, err error) {
 	now := s.unix()
 	id := NewID()
+	const upsert = `INSERT INTO known_browsers (id, user_id, token_hash, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (user_id, token_hash) DO UPDATE SET last_seen = excluded.last_seen RETURNING id`
+	const first = `UPDATE users SET first_browser_at = ? WHERE id = ? AND first_browser_at IS NULL`
+	if s.dialect == "postgres" {
+		var got struct {
+			ID    string
+			First bool
+		}
+		err := s.db.WithContext(ctx).Raw(`WITH up AS (`+upsert+`),
+fb AS (`+first+` AND EXISTS (SELECT 1 FROM up WHERE up.id = ?) RETURNING 1)
+SELECT (SELECT id FROM up) AS id, EXISTS (SELECT 1 FROM fb) AS first`,
+			id, userID, tokenHash, now, now, now, userID, id).Scan(&got).Error
+		if err != nil {
+			return false, false, err
+		}
+		return got.ID == id, got.First, nil
+	}
 	err = s.tx(ctx, func(tx *gorm.DB) error {
-		isNew, firstEver = false, false
-		if err := s.lockKeys(tx, "known-browser:"+userID); err != nil {
+		var got string
+		if err := tx.Raw(upsert, id, userID, tokenHash, now, now).Scan(&got).Error; err != nil {
 			return err
 		}
-		const upsert = `INSERT INTO known_browsers (id, user_id, token_hash, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (user_id, token_hash) DO UPDATE SET last_seen = excluded.last_seen RETURNING id`
-		var got struct {
-			ID string
-			N  int64
+		isNew, firstEver = got == id, false
+		if !isNew {
+			return nil
 		}
-		if s.dialect == "postgres" {
-			if err := tx.Raw(`WITH prior AS (SELECT count(*) AS n FROM known_browsers WHERE user_id = ?), up AS (`+upsert+`)
-SELECT (SELECT id FROM up) AS id, (SELECT n FROM prior) AS n`, userID, id, userID, tokenHash, now, now).Scan(&got).Error; err != nil {
-				return err
-			}
-		} else {
-			if err := tx.Model(&KnownBrowser{}).Where("user_id = ?", userID).Count(&got.N).Error; err != nil {
-				return err
-			}
-			if err := tx.Raw(upsert, id, userID, tokenHash, now, now).Scan(&got.ID).Error; err != nil {
-				return err
-			}
-		}
-		isNew = got.ID == id
-		firstEver = isNew && got.N == 0
-		return nil
+		res := tx.Exec(first, now, userID)
+		firstEver = res.RowsAffected == 1
+		return res.Error
 	})
 	if err != nil {
 		return false, false, err
