@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"gorm.io/gorm"
@@ -61,19 +62,44 @@ func (s *Store) SaveAuthCode(ctx context.Context, id, codeHash string, ttl time.
 // redemption returns ErrReplayed and revokes every token issued from the first (RFC 6749
 // §4.1.2); an unknown or expired code is ErrNotFound.
 func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string) (*AuthRequest, error) {
+	ar, _, err := s.RedeemAuthCodeUser(ctx, codeHash)
+	return ar, err
+}
+
+var qRedeemWithUser = query{sql: `WITH a AS (UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL AND code_expires_at > ? RETURNING *)
+SELECT ` + authRequestColumns + ", " + userColumnsOrZero + ` FROM a LEFT JOIN users u ON u.id = a.user_id`}
+
+// RedeemAuthCodeUser is RedeemAuthCode that also returns the request's person, for the ID
+// token: on PostgreSQL read in the statement that spends the code; elsewhere (and for a request
+// whose person is gone) nil, to be read by the caller.
+func (s *Store) RedeemAuthCodeUser(ctx context.Context, codeHash string) (*AuthRequest, *User, error) {
 	now := s.unix()
-	var ar AuthRequest
+	var (
+		ar AuthRequest
+		u  User
+	)
 	err := func() error {
 		// One statement spends the code and returns its request; only a code that could not be
 		// spent is read again, to tell a replay from an unknown or expired code.
-		res := s.db.WithContext(ctx).Raw(`UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL AND code_expires_at > ? RETURNING *`,
-			now, codeHash, now).Scan(&ar)
-		if res.Error != nil {
-			return res.Error
+		if s.dialect == "postgres" {
+			err := scanErr(s.queryRow(ctx, &qRedeemWithUser, now, codeHash, now).Scan(append(authRequestFields(&ar), userFields(&u)...)...))
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		} else {
+			res := s.db.WithContext(ctx).Raw(`UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL AND code_expires_at > ? RETURNING *`,
+				now, codeHash, now).Scan(&ar)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 1 {
+				return nil
+			}
 		}
-		if res.RowsAffected == 1 {
-			return nil
-		}
+		ar = AuthRequest{}
 		if err := s.db.WithContext(ctx).Where("code_hash = ?", codeHash).First(&ar).Error; err != nil {
 			return notFound(err)
 		}
@@ -84,14 +110,17 @@ func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string) (*AuthReque
 	}()
 	if err == ErrReplayed {
 		if rerr := s.RevokeByAuthRequest(ctx, ar.ID); rerr != nil {
-			return nil, rerr
+			return nil, nil, rerr
 		}
-		return &ar, ErrReplayed
+		return &ar, nil, ErrReplayed
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &ar, nil
+	if u.ID == "" {
+		return &ar, nil, nil
+	}
+	return &ar, &u, nil
 }
 
 // RevokeByAuthRequest revokes every access and refresh token issued from one authorization.

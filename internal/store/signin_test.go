@@ -46,9 +46,41 @@ func TestSignInStepMatchesGorm(t *testing.T) {
 			if err := st.SaveAuthCode(ctx, ar.ID, "code-1", time.Minute); err != nil {
 				t.Fatal(err)
 			}
-			gotAR, gotSe, gotU, err := st.SignInStep(ctx, ar.ID, "cookie-1", time.Hour)
+			// Two active factors (the second the default), one pending, two unused backup codes
+			// and a used one: the step reads the active ones, default first, and the count.
+			for _, f := range []*store.Factor{{UserID: u.ID, TenantID: tn.ID, Kind: "totp", Label: "app", SecretSealed: []byte{1, 2}},
+				{UserID: u.ID, TenantID: tn.ID, Kind: "sms", Label: "+15555550100"}, {UserID: u.ID, TenantID: tn.ID, Kind: "email"}} {
+				if err := st.CreateFactor(ctx, f); err != nil {
+					t.Fatal(err)
+				}
+				if f.Kind != "email" {
+					if err := st.ActivateFactor(ctx, u.ID, f.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if f.Kind == "sms" {
+					if err := st.SetDefaultFactor(ctx, u.ID, f.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := st.ReplaceBackupCodes(ctx, u.ID, []string{"b1", "b2", "b3"}); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := st.UseBackupCode(ctx, u.ID, "b2"); !ok || err != nil {
+				t.Fatalf("UseBackupCode = %v, %v", ok, err)
+			}
+			step, err := st.SignInStep(ctx, ar.ID, "cookie-1", time.Hour)
 			if err != nil {
 				t.Fatal(err)
+			}
+			gotAR, gotSe, gotU := step.AuthRequest, step.Session, step.User
+			wantFactors, wantLeft, _, _ := st.ActiveFactorsBackupLeft(ctx, u.ID)
+			if len(wantFactors) != 2 || wantFactors[0].Kind != "sms" || wantLeft != 2 {
+				t.Fatalf("setup: factors %+v, backup left %d", wantFactors, wantLeft)
+			}
+			if !reflect.DeepEqual(step.Factors, wantFactors) || step.BackupLeft != wantLeft {
+				t.Errorf("SignInStep factors %+v, backup left %d\nwant %+v, %d", step.Factors, step.BackupLeft, wantFactors, wantLeft)
 			}
 			wantAR, _ := st.AuthRequestByID(ctx, ar.ID)
 			wantSe, _ := st.SessionByCookie(ctx, "cookie-1", time.Hour)
@@ -67,7 +99,7 @@ func TestSignInStepMatchesGorm(t *testing.T) {
 				}
 			}
 			for _, c := range []struct{ ar, cookie string }{{ar.ID, "other"}, {"nope", "cookie-1"}} {
-				if _, _, _, err := st.SignInStep(ctx, c.ar, c.cookie, time.Hour); !errors.Is(err, store.ErrNotFound) {
+				if _, err := st.SignInStep(ctx, c.ar, c.cookie, time.Hour); !errors.Is(err, store.ErrNotFound) {
 					t.Errorf("SignInStep(%q, %q) = %v, want ErrNotFound", c.ar, c.cookie, err)
 				}
 			}
@@ -81,7 +113,7 @@ func TestSignInStepMatchesGorm(t *testing.T) {
 			if err := st.RevokeSession(ctx, se.ID); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, _, err := st.SignInStep(ctx, ar.ID, "cookie-1", time.Hour); !errors.Is(err, store.ErrNotFound) {
+			if _, err := st.SignInStep(ctx, ar.ID, "cookie-1", time.Hour); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("revoked session: %v", err)
 			}
 			if _, err := st.AuthRequestForBrowser(ctx, ar.ID, "cookie-1", time.Hour); !errors.Is(err, store.ErrNotFound) {
@@ -173,4 +205,110 @@ func TestUserUnlessRevoked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPasswordStep: the password step's one read gives what ThrottleBlockedUntil and
+// UserByEmail give, for a person who exists and for one who does not (one row either way).
+func TestPasswordStep(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			tn := &store.Tenant{Name: "Password"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			pr := mustPractice(t, st, tn.ID)
+			locked, at := int64(5), int64(6)
+			u := &store.User{TenantID: tn.ID, Email: "Pat@Example.org", Role: store.RolePatient, Name: "Pat", PracticeID: &pr,
+				PasswordHash: "$argon2id$x", LockedAt: &locked, LastOtherMFAAt: &at, MFAFailures: 3, EmailVerified: true}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := st.GormUserByID(ctx, u.ID)
+			for _, email := range []string{"pat@example.org", "  PAT@example.ORG "} {
+				got, until, anyFail, err := st.PasswordStep(ctx, tn.ID, email, "acct", "ip")
+				if err != nil || !reflect.DeepEqual(got, want) || until != 0 || anyFail {
+					t.Errorf("PasswordStep(%q) = %+v, %d, %v, %v\nwant %+v", email, got, until, anyFail, err, want)
+				}
+			}
+			if got, _, _, err := st.PasswordStep(ctx, tn.ID, "nobody@example.org", "acct", "ip"); got != nil || err != nil {
+				t.Errorf("unknown email: %+v, %v; want nil, nil", got, err)
+			}
+			if got, _, _, err := st.PasswordStep(ctx, "other-tenant", "pat@example.org", "acct", "ip"); got != nil || err != nil {
+				t.Errorf("another tenant: %+v, %v; want nil, nil", got, err)
+			}
+			state, err := st.ThrottleFail(ctx, "ip", time.Hour, func(int) time.Duration { return time.Minute })
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantUntil, wantAny, _ := st.ThrottleBlockedUntil(ctx, "acct", "ip")
+			for _, email := range []string{"pat@example.org", "nobody@example.org"} {
+				got, until, anyFail, err := st.PasswordStep(ctx, tn.ID, email, "acct", "ip")
+				if err != nil || until != wantUntil || until != state.BlockedUntil || anyFail != wantAny || !anyFail {
+					t.Errorf("throttled, %s: until %d, any %v, %v; want %d, true", email, until, anyFail, err, wantUntil)
+				}
+				if (got != nil) != (email == "pat@example.org") {
+					t.Errorf("throttled, %s: user %+v", email, got)
+				}
+			}
+		})
+	}
+}
+
+// TestRedeemAuthCodeUser: the code's request comes with its person (on PostgreSQL, read in the
+// statement that spends the code); a replay is still refused and still revokes.
+func TestRedeemAuthCodeUser(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			tn := &store.Tenant{Name: "Code"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			u := &store.User{TenantID: tn.ID, Email: "code@example.org", Role: store.RolePatient, Name: "Pat"}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			ar := &store.AuthRequest{ClientID: "c", TenantID: tn.ID, Params: `{}`}
+			if err := st.CreateAuthRequest(ctx, ar, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", time.Unix(9, 0), []string{"pwd"}, "urn:a"); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SaveAuthCode(ctx, ar.ID, "code-hash", time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			wantAR, _ := st.AuthRequestByID(ctx, ar.ID)
+			gotAR, gotU, err := st.RedeemAuthCodeUser(ctx, "code-hash")
+			if err != nil || gotAR.ID != ar.ID || gotAR.UserID != u.ID || gotAR.CodeUsedAt == nil || gotAR.ACR != wantAR.ACR || gotAR.Params != wantAR.Params {
+				t.Fatalf("RedeemAuthCodeUser = %+v, %v", gotAR, err)
+			}
+			if b.Name == "postgres" {
+				want, _ := st.GormUserByID(ctx, u.ID)
+				if !reflect.DeepEqual(gotU, want) {
+					t.Errorf("person read with the code: %+v\nwant %+v", gotU, want)
+				}
+			} else if gotU != nil && gotU.ID != u.ID {
+				t.Errorf("person read with the code: %+v", gotU)
+			}
+			if _, _, err := st.RedeemAuthCodeUser(ctx, "code-hash"); !errors.Is(err, store.ErrReplayed) {
+				t.Errorf("second redemption: %v, want ErrReplayed", err)
+			}
+			if _, _, err := st.RedeemAuthCodeUser(ctx, "unknown"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("unknown code: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func mustPractice(t *testing.T, st *store.Store, tenantID string) string {
+	t.Helper()
+	p := &store.Practice{TenantID: tenantID, Name: "Main Street"}
+	if err := st.CreatePractice(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
 }
