@@ -111,6 +111,7 @@ func (p *Provider) Client(ctx context.Context, id string) (*Client, error) {
 // Complete records a finished authentication on an auth request; the browser is then sent to
 // CallbackURL to collect the code.
 func (p *Provider) Complete(ctx context.Context, ar *AuthRequest, userID, sessionID string, authTime time.Time, amr []string) error {
+	p.storage.pending.forget(ar.GetID())
 	return p.storage.st.CompleteAuthRequest(ctx, ar.GetID(), userID, sessionID, authTime, amr, authn.ACRFor(amr))
 }
 

@@ -35,6 +35,9 @@ type AuthRequest struct {
 	Row    *store.AuthRequest
 	Params Params
 	proxy  *delegation // the patient context chosen, once the code is redeemed (proxy.go)
+	// user is the request's person when it was read with the code (store.RedeemAuthCodeUser),
+	// for the ID token's claims; nil otherwise.
+	user *store.User
 }
 
 var _ op.AuthRequest = (*AuthRequest)(nil)
@@ -85,6 +88,18 @@ func (a *AuthRequest) HasPrompt(p string) bool {
 		}
 	}
 	return false
+}
+
+// userReadWith returns the person read together with the grant of req in this request (the
+// refresh token's or the redeemed code's), or nil.
+func userReadWith(req op.IDTokenRequest) *store.User {
+	switch r := req.(type) {
+	case *refreshRequest:
+		return r.user
+	case *AuthRequest:
+		return r.user
+	}
+	return nil
 }
 
 // refreshRequest is the grant behind a refresh token. It implements op.AuthRequest as well as

@@ -34,7 +34,9 @@ type Storage struct {
 	clients clientCache
 	// verified remembers access tokens whose signature was verified (verifycache.go).
 	verified verifiedTokens
-	audit    func(ctx context.Context, e *store.AuditEvent)
+	// pending remembers authorization requests still waiting for a sign-in (pending.go).
+	pending pendingRequests
+	audit   func(ctx context.Context, e *store.AuditEvent)
 }
 
 var (
@@ -152,6 +154,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, hi
 	if err := s.st.CreateAuthRequest(ctx, row, s.opts.AuthRequestTTL); err != nil {
 		return nil, err
 	}
+	s.pending.put(row)
 	return &AuthRequest{Row: row, Params: p}, nil
 }
 
@@ -178,6 +181,25 @@ func (s *Storage) AuthRequest(ctx context.Context, id string) (*AuthRequest, err
 	return loadAuthRequest(row)
 }
 
+// PendingAuthRequest is AuthRequest for the pages of a sign-in that has not completed (the sign-in
+// page, the password step): a request this node created or read is served from memory. Only its
+// unchanging parts may be relied on; Done is false unless the request was completed through
+// this node (see pending.go).
+func (s *Storage) PendingAuthRequest(ctx context.Context, id string) (*AuthRequest, error) {
+	if row, ok := s.pending.get(id, time.Now().Unix()); ok {
+		return loadAuthRequest(row)
+	}
+	ar, err := s.AuthRequest(ctx, id)
+	if err == nil {
+		s.pending.put(ar.Row)
+	}
+	return ar, err
+}
+
+// ForgetPending drops what this node remembers of the pending request id, so that the next
+// PendingAuthRequest reads it from the database.
+func (s *Storage) ForgetPending(id string) { s.pending.forget(id) }
+
 // SaveAuthCode stores the keyed hash of the code the library built for the request.
 func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	// With it, the session's client: the RPs to tell when the session ends (backchannel.go).
@@ -187,7 +209,7 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 // AuthRequestByCode redeems a code, once. The client was authenticated before this point (see
 // guard.go). A second redemption revokes what the first one issued.
 func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	row, err := s.st.RedeemAuthCode(ctx, s.codes.Sum(code))
+	row, u, err := s.st.RedeemAuthCodeUser(ctx, s.codes.Sum(code))
 	if errors.Is(err, store.ErrReplayed) {
 		s.audit(ctx, &store.AuditEvent{TenantID: row.TenantID, Event: "token.code_replayed", Result: "refused",
 			SubjectID: row.UserID, ClientID: row.ClientID, Detail: "authorization code presented twice; its tokens were revoked"})
@@ -200,6 +222,7 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	if err != nil {
 		return nil, err
 	}
+	ar.user = u
 	return ar, s.attachToCode(ctx, ar)
 }
 
@@ -375,8 +398,8 @@ func (s *Storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 
 // SetUserinfoFromRequest fills the ID token's claims for the scopes granted, plus sid.
 func (s *Storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	if rr, ok := req.(*refreshRequest); ok && rr.user != nil && rr.user.ID == req.GetSubject() {
-		fillUserinfoFrom(info, rr.user, scopes) // read with the refresh token, in this request
+	if u := userReadWith(req); u != nil && u.ID == req.GetSubject() {
+		fillUserinfoFrom(info, u, scopes) // read with the refresh token or the code, in this request
 	} else if err := s.fillUserinfo(ctx, info, req.GetSubject(), scopes); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -248,5 +249,48 @@ func TestKeyRotationAcrossNodes(t *testing.T) {
 	// The token signed before the rotation still verifies against node B's published keys.
 	if _, err := onB.verifier.Verify(b.ctx, before.Extra("id_token").(string)); err != nil {
 		t.Errorf("a token signed before the rotation no longer verifies: %v", err)
+	}
+}
+
+// TestPendingRequestCompletedElsewhere: a node serves a sign-in's pages from the authorization
+// request it remembers as pending (oidcop/pending.go). When the same request was completed on
+// another node meanwhile, this node's page still shows, but the sign-in there ends on an error
+// page and no second code is issued; after that the node reads the request from the database
+// and says it was completed.
+func TestPendingRequestCompletedElsewhere(t *testing.T) {
+	dsn := storetest.ScratchPostgres(t)
+	key := make([]byte, 32)
+	rand.Read(key)
+	a, b := clusterNode(t, dsn, key, true), clusterNode(t, dsn, key, false)
+	tn := &store.Tenant{Name: "Riverside Health"}
+	if err := a.st.CreateTenant(a.ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	a.tenant, b.tenant = tn, tn
+	id, sec := a.client(store.ClientWeb, nil)
+	a.user("pat@example.org", "correct horse battery")
+	onA := a.rp(id, sec)
+	start, f := onA.authURL()
+	first := newBrowser(t)
+	first.get(start) // node A creates the request and shows its sign-in page
+	arID := first.formFields().Get("authRequestID")
+	if first.status != http.StatusOK || arID == "" {
+		t.Fatalf("sign-in page on node A: %d %.300s", first.status, first.body)
+	}
+
+	second := newBrowser(t)
+	second.get(b.issuer + "/login?authRequestID=" + url.QueryEscape(arID))
+	second.submitLogin(b.issuer, "pat@example.org", "correct horse battery")
+	if _, idt := onA.exchange(second.code(f), f); idt.Subject == "" {
+		t.Fatal("no subject in the ID token")
+	}
+
+	first.submitLogin(a.issuer, "pat@example.org", "correct horse battery")
+	if first.last != nil || first.status != http.StatusBadRequest {
+		t.Errorf("completing the request again on node A: sent back to the application (%v) or status %d, want an error page", first.last, first.status)
+	}
+	first.get(a.issuer + "/login?authRequestID=" + url.QueryEscape(arID))
+	if first.status != http.StatusBadRequest || !strings.Contains(first.body, "already completed") {
+		t.Errorf("the completed request on node A: %d %.300s", first.status, first.body)
 	}
 }

@@ -137,9 +137,10 @@ func (l *Login) Routes(mux *http.ServeMux) {
 	l.proxyRoutes(mux)
 }
 
-// load finds the auth request and its client, or renders the error page.
+// load finds the auth request and its client, or renders the error page. The request is read as a
+// pending one (oidcop.PendingAuthRequest): these pages use only what never changes in it.
 func (l *Login) load(w http.ResponseWriter, r *http.Request, id string) (*oidcop.AuthRequest, *oidcop.Client, bool) {
-	ar, err := l.op.Storage().AuthRequest(r.Context(), id)
+	ar, err := l.op.Storage().PendingAuthRequest(r.Context(), id)
 	if err != nil {
 		l.pages.Error(w, r, http.StatusBadRequest,
 			"error.expired")
@@ -234,8 +235,14 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	tenantID := c.Row().TenantID
 	acctKey, ipKey := authn.ThrottleKeys(tenantID, email, audit.RequestFrom(r.Context()).IP)
-	wait, hadFailures := l.throttled(r, acctKey, ipKey)
-	if wait > 0 {
+	// The throttle and the person in one read, which costs the same whether or not they exist.
+	u, until, hadFailures, err := l.st.PasswordStep(r.Context(), tenantID, email, acctKey, ipKey)
+	if err != nil {
+		slog.ErrorContext(r.Context(), "login: load user", "err", err)
+		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
+	if wait := time.Unix(until, 0).Sub(l.now()); wait > 0 {
 		// Refused before the password is even checked, so waiting out the delay is the only way on.
 		l.result("throttled")
 		loc := l.pages.Language(nil, r, ar.Params.UILocales, "")
@@ -243,13 +250,7 @@ func (l *Login) submit(w http.ResponseWriter, r *http.Request) {
 			&i18n.Msg{ID: "login.throttled", Data: map[string]any{"Wait": plainDuration(loc, wait)}})
 		return
 	}
-	u, err := l.st.UserByEmail(r.Context(), tenantID, email)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		slog.ErrorContext(r.Context(), "login: load user", "err", err)
-		l.pages.Error(w, r, http.StatusServiceUnavailable, "error.unavailable")
-		return
-	}
-	if err != nil || u.PasswordHash == "" {
+	if u == nil || u.PasswordHash == "" {
 		l.pw.VerifyDummy(r.Context(), password) // same cost as a real check: no enumeration by timing
 		l.fail(w, r, ar, c, tenantID, "", email, acctKey, ipKey)
 		return

@@ -326,6 +326,9 @@ func (l *Login) stepForm(w http.ResponseWriter, r *http.Request) (*loginContext,
 	if lc, answered := l.stepFormJoined(w, r); lc != nil || answered {
 		return lc, lc != nil
 	}
+	// The joined read found nothing to go on: read the request from the database, not as a
+	// pending one, so that one completed on another node is answered as completed.
+	l.op.Storage().ForgetPending(r.PostForm.Get("authRequestID"))
 	ar, c, ok := l.loadForm(w, r)
 	if !ok {
 		return nil, false
@@ -362,11 +365,12 @@ func (l *Login) stepFormJoined(w http.ResponseWriter, r *http.Request) (lc *logi
 		return nil, false
 	}
 	ctx := r.Context()
-	row, se, u, err := l.st.SignInStep(ctx, r.PostForm.Get("authRequestID"), l.sessions.Sum(v), l.opts.IdleTTL)
+	rows, err := l.st.SignInStep(ctx, r.PostForm.Get("authRequestID"), l.sessions.Sum(v), l.opts.IdleTTL)
 	if err != nil {
 		return nil, false
 	}
-	ar, err := oidcop.LoadAuthRequest(row)
+	se, u := rows.Session, rows.User
+	ar, err := oidcop.LoadAuthRequest(rows.AuthRequest)
 	if err != nil || ar.Done() {
 		return nil, false
 	}
@@ -387,6 +391,9 @@ func (l *Login) stepFormJoined(w http.ResponseWriter, r *http.Request) (lc *logi
 		l.renderLocked(w, r, lc)
 		return nil, true
 	}
+	// The person's factors came with the same read (activeFactors).
+	lc.factors, lc.factorsRead = rows.Factors, true
+	lc.backupLeft, lc.backupRead = rows.BackupLeft, true
 	return lc, false
 }
 
