@@ -53,7 +53,8 @@ type accessClaims struct {
 func (c *accessClaims) user() bool { return c.Grant != "" }
 
 // GetPrivateClaimsFromRequest adds what the access token needs to be checked without a row:
-// its scopes, and for a person's token the session and the grant.
+// its scopes, and for a person's token the session and the grant. The library calls it only
+// while building an access token (CreateJWT), right before it asks for the signing key.
 func (s *Storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
 	claims := map[string]any{"token_use": tokenUse, "scope": strings.Join(req.GetScopes(), " ")}
 	switch r := req.(type) {
@@ -72,6 +73,7 @@ func (s *Storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenR
 			return nil, err
 		}
 	}
+	markAccessSigning(ctx) // the library signs the access token next (SigningKey, storage.go)
 	return claims, nil
 }
 

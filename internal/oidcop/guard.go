@@ -203,8 +203,8 @@ func redirectError(w http.ResponseWriter, r *http.Request, issuer, redirect, sta
 
 // guardToken authenticates the client before the grant is judged: a wrong secret is
 // 401 invalid_client even when the code is also bad (RFC 6749 §5.2). It refuses bodies that are
-// not form-encoded and repeated parameters, and puts the client in the context so tokens are
-// signed with the algorithm it registered.
+// not form-encoded and repeated parameters, and puts the client in the context so ID tokens are
+// signed with the algorithm it registered (access tokens are ES256: SigningKey, storage.go).
 func (p *Provider) guardToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -277,7 +277,7 @@ func (p *Provider) guardToken(next http.Handler) http.Handler {
 		// Token responses carry credentials: never cached (RFC 6749 §5.1).
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Pragma", "no-cache")
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientCtxKey{}, c)))
+		next.ServeHTTP(w, r.WithContext(withAccessSigning(context.WithValue(r.Context(), clientCtxKey{}, c))))
 	})
 }
 

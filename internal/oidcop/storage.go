@@ -351,9 +351,44 @@ func (s *Storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 
 // ---- keys ----
 
-// SigningKey returns the key that signs now, in the algorithm the client asked for (see
-// guard.go, which puts the authenticated client in the context).
+// Access tokens are always ES256, whatever the client's ID-token algorithm: the client's
+// id_token_signed_response_alg governs only what the client itself verifies (ID tokens, logout
+// tokens), while access tokens are read by Tessera and by resource servers, which take the whole
+// key set. An RS256 client so pays one RSA signature per token response, not two.
+//
+// The protocol library asks SigningKey for both tokens of a response, with the same context and
+// no word of which token it signs. It builds the access token in CreateJWT, which asks for the
+// token's private claims (GetPrivateClaimsFromRequest) right before SigningKey; the ID token's
+// CreateIDToken asks SigningKey first and never for private claims. So the claims hook marks the
+// request (accessSigning, put in the context by guardToken) and the next SigningKey spends the
+// mark. Token exchange (proxy.go) calls CreateJWT itself, so it takes the same path. The
+// end-to-end tests check both tokens' algorithms, so a library change of that order fails them.
+
+// accessSigning is one token request's mark: the next SigningKey signs an access token. A token
+// request is served by one goroutine, so it needs no lock.
+type accessSigning struct{ next bool }
+
+type accessSigningKey struct{}
+
+// withAccessSigning gives a token request its mark (guardToken).
+func withAccessSigning(ctx context.Context) context.Context {
+	return context.WithValue(ctx, accessSigningKey{}, &accessSigning{})
+}
+
+// markAccessSigning says that the next SigningKey of this request signs an access token.
+func markAccessSigning(ctx context.Context) {
+	if m, ok := ctx.Value(accessSigningKey{}).(*accessSigning); ok {
+		m.next = true
+	}
+}
+
+// SigningKey returns the key that signs now: ES256 for an access token, else (an ID token) the
+// algorithm the client registered (guard.go puts the authenticated client in the context).
 func (s *Storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	if m, ok := ctx.Value(accessSigningKey{}).(*accessSigning); ok && m.next {
+		m.next = false
+		return s.keys.Signer(ctx, jose.ES256)
+	}
 	alg := jose.ES256
 	if c, ok := ctx.Value(clientCtxKey{}).(*Client); ok && c.row.IDTokenAlg != "" {
 		alg = jose.SignatureAlgorithm(c.row.IDTokenAlg)

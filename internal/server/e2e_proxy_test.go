@@ -22,7 +22,7 @@ const exchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
 const accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
 
 // proxySetup is a tenant with a proxy-capable client, a caregiver and two patients they may act
-// for: limited access to the first, full access to the second.
+// for: limited access to the first, full access to the second. mods adjust the client.
 type proxySetup struct {
 	e                 *env
 	id, sec           string
@@ -33,10 +33,16 @@ type proxySetup struct {
 
 const proxyPW = "correct horse battery staple"
 
-func newProxySetup(t *testing.T, b storetest.Backend, fullExpires *time.Time) *proxySetup {
+func newProxySetup(t *testing.T, b storetest.Backend, fullExpires *time.Time, mods ...func(*store.Client)) *proxySetup {
 	e := newEnv(t, b, nil)
 	s := &proxySetup{e: e}
-	s.id, s.sec = e.client(store.ClientWeb, func(c *store.Client) { c.Proxy = true; c.Name = "Family Health App" })
+	s.id, s.sec = e.client(store.ClientWeb, func(c *store.Client) {
+		c.Proxy = true
+		c.Name = "Family Health App"
+		for _, mod := range mods {
+			mod(c)
+		}
+	})
 	s.rp = e.rp(s.id, s.sec, "openid", "profile", "offline_access", "patient/Appointment.read", "patient/Observation.read")
 	s.carer = e.user("carer@example.org", proxyPW)
 	s.kid = e.user("kid@example.org", proxyPW)
@@ -287,6 +293,58 @@ func TestProxySelfAndNotProxyCapable(t *testing.T) {
 			t.Errorf("exchange by a client that is not proxy-capable: %d %v", code, body)
 		}
 	})
+}
+
+// TestProxyTokenAlgs: a proxy-capable client that registered RS256 gets RS256 ID tokens about
+// the caregiver, while its patient-context access tokens — from the code, from a refresh and
+// from token exchange — are ES256 like every access token, and userinfo and introspection take
+// them.
+func TestProxyTokenAlgs(t *testing.T) {
+	for _, tc := range []struct{ alg, wantID string }{{"", "ES256"}, {"RS256", "RS256"}} {
+		t.Run("id_token_alg="+tc.wantID, func(t *testing.T) {
+			s := newProxySetup(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil,
+				func(c *store.Client) { c.IDTokenAlg = tc.alg })
+			tok, id, at := s.signIn(t, newBrowser(t), s.limited.ID) // verifies both against the JWKS
+			if id["sub"] != s.carer.ID || at["sub"] != s.kid.ID {
+				t.Fatalf("ID token sub=%v, access token sub=%v", id["sub"], at["sub"])
+			}
+			next, err := s.refresh(tok.RefreshToken)
+			if err != nil {
+				t.Fatalf("refresh: %v", err)
+			}
+			if _, err := s.rp.verifier.Verify(s.e.ctx, next.Extra("id_token").(string)); err != nil {
+				t.Errorf("refreshed ID token does not verify: %v", err)
+			}
+			code, ex := s.exchange(next.AccessToken, s.elder.ID)
+			if code != http.StatusOK {
+				t.Fatalf("token exchange: %d %v", code, ex)
+			}
+			exchanged, _ := ex["access_token"].(string)
+			if c := s.accessClaims(t, exchanged); c["sub"] != s.elder.ID || actSub(c) != s.carer.ID {
+				t.Errorf("exchanged token sub=%v act=%v", c["sub"], c["act"])
+			}
+			for _, x := range []struct{ what, raw, want string }{
+				{"code ID token", tok.Extra("id_token").(string), tc.wantID},
+				{"refresh ID token", next.Extra("id_token").(string), tc.wantID},
+				{"code access token", tok.AccessToken, "ES256"},
+				{"refresh access token", next.AccessToken, "ES256"},
+				{"exchanged access token", exchanged, "ES256"},
+			} {
+				if got := jwsAlg(t, x.raw); got != x.want {
+					t.Errorf("%s alg = %s, want %s", x.what, got, x.want)
+				}
+			}
+			for _, raw := range []string{tok.AccessToken, next.AccessToken, exchanged} {
+				if in := s.introspect(raw); in["active"] != true {
+					t.Errorf("introspection = %v", in)
+				}
+				ui, err := s.rp.provider.UserInfo(s.e.ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: raw, TokenType: "Bearer"}))
+				if err != nil || ui.Subject != s.carer.ID {
+					t.Errorf("userinfo = %v, %v; want the caregiver", ui, err)
+				}
+			}
+		})
+	}
 }
 
 // TestTokenExchangeBadRequests: a malformed token exchange is refused with the RFC 8693 / RFC

@@ -245,17 +245,91 @@ func TestKeyRotation(t *testing.T) {
 	})
 }
 
-// TestRS256Client: a client registered for RS256 gets RS256 ID tokens; others keep ES256.
-func TestRS256Client(t *testing.T) {
-	e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
-	id, sec := e.client(store.ClientWeb, func(c *store.Client) { c.IDTokenAlg = "RS256" })
-	e.user("pat@example.org", "correct horse battery")
-	r := e.rp(id, sec)
-	tok, _ := r.login(newBrowser(t), "pat@example.org", "correct horse battery")
-	jws, err := jose.ParseSignedCompact(tok.Extra("id_token").(string), []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
-	if err != nil || jws.Signatures[0].Header.Algorithm != "RS256" {
-		t.Fatalf("alg = %v, %v; want RS256", jws, err)
+// TestIDTokenAlg: a client's registered ID-token algorithm (id_token_signed_response_alg) is what
+// its ID tokens are signed with, from the code grant and from every refresh, and they verify
+// against the published keys; its access tokens are ES256 whatever it registered (one RSA
+// signature per response for an RS256 client, not two), and userinfo and introspection take
+// them. A service client that registered an algorithm gets ES256 access tokens too.
+func TestIDTokenAlg(t *testing.T) {
+	for _, tc := range []struct {
+		name, alg string // alg: the client's IDTokenAlg ("" = the default)
+		wantID    string // the ID token's header alg
+	}{
+		{"default", "", "ES256"},
+		{"RS256", "RS256", "RS256"},
+		{"EdDSA", "EdDSA", "EdDSA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, storetest.Backend{Name: "sqlite", Open: storetest.OpenSQLite}, nil)
+			id, sec := e.client(store.ClientWeb, func(c *store.Client) { c.IDTokenAlg = tc.alg })
+			e.user("pat@example.org", "correct horse battery")
+			r := e.rp(id, sec, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess)
+
+			check := func(grant string, tok *oauth2.Token, idt *oidc.IDToken) {
+				t.Helper()
+				if got := jwsAlg(t, tok.Extra("id_token").(string)); got != tc.wantID {
+					t.Errorf("%s: ID token alg = %s, want %s", grant, got, tc.wantID)
+				}
+				// at_hash is taken with the ID token's algorithm over the (ES256) access token.
+				if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+					t.Errorf("%s: at_hash: %v", grant, err)
+				}
+				if got := jwsAlg(t, tok.AccessToken); got != "ES256" {
+					t.Errorf("%s: access token alg = %s, want ES256 whatever the client's ID-token alg", grant, got)
+				}
+				// A resource server verifies the access token with the published keys.
+				if _, err := r.verifier.Verify(e.ctx, tok.AccessToken); err != nil {
+					t.Errorf("%s: access token does not verify against the JWKS: %v", grant, err)
+				}
+				if info, err := r.provider.UserInfo(e.ctx, oauth2.StaticTokenSource(tok)); err != nil || info.Email != "pat@example.org" {
+					t.Errorf("%s: userinfo = %+v, %v", grant, info, err)
+				}
+				if code, in, _ := e.postForm("/oauth/introspect", url.Values{"token": {tok.AccessToken}}, id, sec); code != http.StatusOK ||
+					in["active"] != true || in["client_id"] != id {
+					t.Errorf("%s: introspection = %d %v", grant, code, in)
+				}
+			}
+
+			tok, idt := r.login(newBrowser(t), "pat@example.org", "correct horse battery") // verifies the ID token
+			check("authorization_code", tok, idt)
+			for i := range 2 { // the ID token of every rotation, not only the first
+				next, err := r.cfg.TokenSource(e.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+				if err != nil {
+					t.Fatalf("refresh %d: %v", i+1, err)
+				}
+				raw, _ := next.Extra("id_token").(string)
+				nidt, err := r.verifier.Verify(e.ctx, raw)
+				if err != nil {
+					t.Fatalf("refresh %d: ID token does not verify: %v", i+1, err)
+				}
+				check("refresh_token", next, nidt)
+				tok = next
+			}
+
+			svc, svcSecret := e.client(store.ClientService, func(c *store.Client) { c.IDTokenAlg = tc.alg })
+			cc := &clientcredentials.Config{ClientID: svc, ClientSecret: svcSecret, TokenURL: r.provider.Endpoint().TokenURL}
+			st, err := cc.Token(e.ctx)
+			if err != nil {
+				t.Fatalf("client_credentials: %v", err)
+			}
+			if got := jwsAlg(t, st.AccessToken); got != "ES256" {
+				t.Errorf("client_credentials: access token alg = %s, want ES256", got)
+			}
+			if _, in, _ := e.postForm("/oauth/introspect", url.Values{"token": {st.AccessToken}}, svc, svcSecret); in["active"] != true {
+				t.Errorf("client_credentials: introspection = %v", in)
+			}
+		})
 	}
+}
+
+// jwsAlg returns a compact JWS's header alg.
+func jwsAlg(t *testing.T, raw string) string {
+	t.Helper()
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
+	if err != nil || len(jws.Signatures) != 1 {
+		t.Fatalf("not a JWS: %v", err)
+	}
+	return jws.Signatures[0].Header.Algorithm
 }
 
 // TestDiscoveryAndJWKS: the documents RP libraries read, with caching headers.

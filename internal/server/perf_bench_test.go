@@ -78,23 +78,33 @@ func BenchmarkCCGrant(b *testing.B) {
 }
 
 // BenchmarkRefreshGrant: one rotation chain — every iteration spends the refresh token the
-// previous one returned (reuse check + rotation in one transaction) and gets an ES256 ID token.
+// previous one returned (reuse check + rotation in one transaction) and gets a JWT access token
+// and an ID token: ES256 for a default client; for an RS256 client the ID token is RS256 (one
+// RSA-2048 signature) and the access token stays ES256.
 func BenchmarkRefreshGrant(b *testing.B) {
 	perfEachBackend(b, func(b *testing.B, be storetest.Backend) {
-		e := newEnv(b, be, func(o *server.Options) { o.CacheTTL = 10 * time.Second })
-		id, sec := e.client(store.ClientWeb, nil)
-		e.user("pat@example.org", "correct horse battery")
-		r := e.rp(id, sec, oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess)
-		tok, _ := r.login(newBrowser(b), "pat@example.org", "correct horse battery")
-		rt := tok.RefreshToken
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := perfCPU()
-		for b.Loop() {
-			body := perfPost(b, e.issuer+"/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, sec)
-			rt = jsonField(body, "refresh_token")
+		for _, alg := range []string{"ES256", "RS256"} {
+			b.Run(alg, func(b *testing.B) {
+				e := newEnv(b, be, func(o *server.Options) { o.CacheTTL = 10 * time.Second })
+				id, sec := e.client(store.ClientWeb, func(c *store.Client) {
+					if alg != "ES256" {
+						c.IDTokenAlg = alg
+					}
+				})
+				e.user("pat@example.org", "correct horse battery")
+				r := e.rp(id, sec, oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess)
+				tok, _ := r.login(newBrowser(b), "pat@example.org", "correct horse battery")
+				rt := tok.RefreshToken
+				b.ReportAllocs()
+				b.ResetTimer()
+				start := perfCPU()
+				for b.Loop() {
+					body := perfPost(b, e.issuer+"/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, id, sec)
+					rt = jsonField(body, "refresh_token")
+				}
+				perfReport(b, start)
+			})
 		}
-		perfReport(b, start)
 	})
 }
 
