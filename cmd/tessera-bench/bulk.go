@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -160,7 +161,16 @@ func openBulkDB(raw string) (*gorm.DB, string, error) {
 	switch {
 	case strings.HasPrefix(raw, "sqlite:") && len(raw) > len("sqlite:") && !strings.Contains(raw, ":memory:"):
 		path := strings.TrimPrefix(raw, "sqlite:")
-		db, err := gorm.Open(sqlite.Open("file:"+path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)"), cfg)
+		// The pool is opened here so the DSN is exactly this one (the dialector's Open adds
+		// parameters of its own); modernc.org/sqlite registers the driver name "sqlite".
+		sqlDB, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_time_format=sqlite")
+		if err != nil {
+			return nil, "", err
+		}
+		db, err := gorm.Open(sqlite.New(sqlite.Config{Conn: sqlDB}), cfg)
+		if err != nil {
+			sqlDB.Close()
+		}
 		return db, "sqlite", err
 	case strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://"):
 		db, err := gorm.Open(postgres.Open(raw), cfg)

@@ -15,12 +15,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Sentinel errors callers can test with errors.Is.
@@ -79,10 +81,7 @@ func Open(driver, dsn string) (*Store, error) {
 				return nil, fmt.Errorf("store: lock the database file: %w", err)
 			}
 		}
-		db, err = gorm.Open(sqlite.Open(sqliteDSN(dsn)), cfg)
-		if err == nil {
-			err = prepareSQLite(db, dsn)
-		}
+		db, err = openSQLite(sqliteDSN(dsn), cfg)
 		unlock()
 	case "postgres":
 		db, err = gorm.Open(postgres.Open(dsn), cfg)
@@ -112,10 +111,12 @@ func Open(driver, dsn string) (*Store, error) {
 }
 
 // sqliteDSN turns a path into a DSN with the pragmas every connection needs: WAL so readers do
-// not block the writer, a busy timeout so concurrent writers wait instead of failing, and
-// foreign keys on.
+// not block the writer, a busy timeout so concurrent writers wait instead of failing, foreign
+// keys on, and transactions that take the write lock when they begin. _time_format=sqlite writes a
+// time.Time as "2006-01-02 15:04:05.999999999-07:00" (modernc.org/sqlite's default is
+// time.Time.String, which other SQLite tools do not read).
 func sqliteDSN(path string) string {
-	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
 	if path == ":memory:" || path == "" {
 		// A shared in-memory database, so every pooled connection sees the same tables.
 		return "file:tessera-mem-" + randomID()[:12] + "?mode=memory&cache=shared&" + pragmas
@@ -126,16 +127,29 @@ func sqliteDSN(path string) string {
 	return "file:" + path + "?" + pragmas
 }
 
-func prepareSQLite(db *gorm.DB, path string) error {
-	sqlDB, err := db.DB()
+// openSQLite opens the pool with modernc.org/sqlite and hands it to gorm. The pool is opened here
+// rather than by the dialector so that the DSN is exactly sqliteDSN's (the dialector's own Open
+// would add _texttotime and _inttotime, which turn date-shaped text into time.Time). The driver
+// keeps each statement compiled in its driver statement, so the *sql.Stmt queryRow keeps per
+// query skips SQLite's parser after the first use on a connection.
+func openSQLite(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
+	sqlDB, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// SQLite has one writer at a time; a small pool keeps readers concurrent under WAL while
 	// writers queue on the busy timeout rather than on Go's pool.
 	sqlDB.SetMaxOpenConns(8)
 	sqlDB.SetMaxIdleConns(8)
-	return sqlDB.Ping()
+	db, err := gorm.Open(sqlite.New(sqlite.Config{Conn: sqlDB}), cfg)
+	if err == nil {
+		err = sqlDB.Ping()
+	}
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // Dialect reports "sqlite" or "postgres".
@@ -251,7 +265,8 @@ func (q *query) text(dialect string) string {
 }
 
 // queryRow runs q. On SQLite the statement is prepared once per pool (database/sql re-prepares
-// it on each connection as needed); pgx already keeps a per-connection statement cache.
+// it on each connection as needed, and modernc.org/sqlite keeps it compiled, so SQLite parses it
+// once per connection); pgx already keeps a per-connection statement cache.
 func (s *Store) queryRow(ctx context.Context, q *query, args ...any) *sql.Row {
 	text := q.text(s.dialect)
 	s.traced(ctx, text)
@@ -279,6 +294,13 @@ func isUnique(err error) bool {
 	}
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return true
+	}
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return true
+		}
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505") ||
