@@ -107,9 +107,18 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// exec runs q on conn (a transaction gorm opened, or the pool).
+// exec runs q on conn (a transaction gorm opened, or the pool), through the pool's prepared
+// statement on SQLite (prepared).
 func (s *Store) exec(ctx context.Context, conn execer, q *query, args ...any) (sql.Result, error) {
 	text := q.text(s.dialect)
 	s.traced(ctx, text)
+	if st := s.prepared(ctx, text); st != nil {
+		switch c := conn.(type) {
+		case *sql.Tx:
+			return c.StmtContext(ctx, st).ExecContext(ctx, args...)
+		case *sql.DB:
+			return st.ExecContext(ctx, args...)
+		}
+	}
 	return conn.ExecContext(ctx, text, args...)
 }

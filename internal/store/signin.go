@@ -60,10 +60,7 @@ type SignInStepRows struct {
 // caller then reads them one by one to tell which (the rare path).
 func (s *Store) SignInStep(ctx context.Context, authRequestID, cookieHash string, idle time.Duration) (*SignInStepRows, error) {
 	now := s.unix()
-	q := &qSignInStep
-	text := q.text(s.dialect)
-	s.traced(ctx, text)
-	rows, err := s.sqlDB.QueryContext(ctx, text, cookieHash, now, now-int64(idle/time.Second), true, authRequestID, now)
+	rows, err := s.queryRows(ctx, &qSignInStep, cookieHash, now, now-int64(idle/time.Second), true, authRequestID, now)
 	if err != nil {
 		return nil, err
 	}

@@ -264,27 +264,46 @@ func (q *query) text(dialect string) string {
 	return q.pg
 }
 
-// queryRow runs q. On SQLite the statement is prepared once per pool (database/sql re-prepares
-// it on each connection as needed, and modernc.org/sqlite keeps it compiled, so SQLite parses it
-// once per connection); pgx already keeps a per-connection statement cache.
-func (s *Store) queryRow(ctx context.Context, q *query, args ...any) *sql.Row {
-	text := q.text(s.dialect)
-	s.traced(ctx, text)
+// prepared returns the pool's prepared statement for text on SQLite, preparing it once (database/sql
+// prepares it again on each connection as needed, and modernc.org/sqlite keeps it compiled, so
+// SQLite parses it once per connection); nil on PostgreSQL, whose driver (pgx) keeps its own
+// per-connection statement cache, and when preparing fails (the caller then runs the text).
+func (s *Store) prepared(ctx context.Context, text string) *sql.Stmt {
 	if s.dialect == "postgres" {
-		return s.sqlDB.QueryRowContext(ctx, text, args...)
+		return nil
 	}
 	if st, ok := s.stmts.Load(text); ok {
-		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+		return st.(*sql.Stmt)
 	}
 	st, err := s.sqlDB.PrepareContext(ctx, text)
 	if err != nil {
-		return s.sqlDB.QueryRowContext(ctx, text, args...)
+		return nil
 	}
 	if prev, loaded := s.stmts.LoadOrStore(text, st); loaded {
 		st.Close()
 		st = prev.(*sql.Stmt)
 	}
-	return st.QueryRowContext(ctx, args...)
+	return st
+}
+
+// queryRow runs q on the pool.
+func (s *Store) queryRow(ctx context.Context, q *query, args ...any) *sql.Row {
+	text := q.text(s.dialect)
+	s.traced(ctx, text)
+	if st := s.prepared(ctx, text); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.sqlDB.QueryRowContext(ctx, text, args...)
+}
+
+// queryRows runs q on the pool; the caller closes the rows.
+func (s *Store) queryRows(ctx context.Context, q *query, args ...any) (*sql.Rows, error) {
+	text := q.text(s.dialect)
+	s.traced(ctx, text)
+	if st := s.prepared(ctx, text); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.sqlDB.QueryContext(ctx, text, args...)
 }
 
 // isUnique reports whether err is a unique-constraint violation on either backend.
