@@ -15,3 +15,10 @@ func (s *Store) GormRefreshByHash(ctx context.Context, hash string) (*RefreshTok
 	err := s.db.WithContext(ctx).Where("token_hash = ?", hash).First(&rt).Error
 	return &rt, notFound(err)
 }
+
+// Pragma reads one SQLite setting through a pooled connection.
+func (s *Store) Pragma(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.sqlDB.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	return v, err
+}

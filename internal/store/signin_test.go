@@ -312,3 +312,21 @@ func mustPractice(t *testing.T, st *store.Store, tenantID string) string {
 	}
 	return p.ID
 }
+
+
+// TestSQLiteSettings: pooled SQLite connections run with the settings sqliteDSN asks for (a
+// setting the driver ignored would silently cost durability, concurrency or speed).
+func TestSQLiteSettings(t *testing.T) {
+	st, err := store.Open("sqlite", t.TempDir()+"/settings.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "10000",
+		"synchronous": "1", "wal_autocheckpoint": "10000"}
+	for pragma, v := range want {
+		if got, err := st.Pragma(context.Background(), pragma); err != nil || got != v {
+			t.Errorf("PRAGMA %s = %q, %v; want %q", pragma, got, err, v)
+		}
+	}
+}
