@@ -313,7 +313,6 @@ func mustPractice(t *testing.T, st *store.Store, tenantID string) string {
 	return p.ID
 }
 
-
 // TestSQLiteSettings: pooled SQLite connections run with the settings sqliteDSN asks for (a
 // setting the driver ignored would silently cost durability, concurrency or speed).
 func TestSQLiteSettings(t *testing.T) {
