@@ -36,16 +36,9 @@ import (
 // recorded as refused, not as failures) — and its hash chain, written by both nodes at once,
 // verifies.
 func TestLockoutAcrossTwoNodes(t *testing.T) {
-	dsn := storetest.ScratchPostgres(t) // skips, with the message, without TESSERA_TEST_POSTGRES_URL
 	ctx := context.Background()
-	key := make([]byte, 32)
-	rand.Read(key)
-	a, b := clusterNode(t, dsn, key, true), clusterNode(t, dsn, key, false)
-	tn := &store.Tenant{Name: "Riverside Health"}
-	if err := a.st.CreateTenant(ctx, tn); err != nil {
-		t.Fatal(err)
-	}
-	a.tenant, b.tenant = tn, tn
+	a, b, key := twoNodes(t)
+	tn := a.tenant
 	id, sec := a.client(store.ClientWeb, nil)
 	u := a.user("pat@example.org", "correct horse battery")
 	secretKey := enrollDirect(t, a, u)
@@ -148,6 +141,21 @@ func TestLockoutAcrossTwoNodes(t *testing.T) {
 	}
 }
 
+// twoNodes starts two nodes on one scratch PostgreSQL database (skipping, with the message,
+// without TESSERA_TEST_POSTGRES_URL) with one tenant, and returns the cluster's secret key.
+func twoNodes(t *testing.T) (a, b *env, key []byte) {
+	dsn := storetest.ScratchPostgres(t)
+	key = make([]byte, 32)
+	rand.Read(key)
+	a, b = clusterNode(t, dsn, key, true), clusterNode(t, dsn, key, false)
+	tn := &store.Tenant{Name: "Riverside Health"}
+	if err := a.st.CreateTenant(a.ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	a.tenant, b.tenant = tn, tn
+	return a, b, key
+}
+
 // clusterNode is one Tessera node of a cluster on the PostgreSQL database dsn: its own store
 // handle (and pool), its own listener, the cluster's secret key, caches off.
 func clusterNode(t *testing.T, dsn string, key []byte, migrate bool) *env {
@@ -187,15 +195,7 @@ func clusterNode(t *testing.T, dsn string, key []byte, migrate bool) *env {
 // against the shared database) is the key every node signs with once it is active, and every
 // node publishes both the new key and the retired one, so tokens signed just before still verify.
 func TestKeyRotationAcrossNodes(t *testing.T) {
-	dsn := storetest.ScratchPostgres(t)
-	key := make([]byte, 32)
-	rand.Read(key)
-	a, b := clusterNode(t, dsn, key, true), clusterNode(t, dsn, key, false)
-	tn := &store.Tenant{Name: "Riverside Health"}
-	if err := a.st.CreateTenant(a.ctx, tn); err != nil {
-		t.Fatal(err)
-	}
-	a.tenant, b.tenant = tn, tn
+	a, b, _ := twoNodes(t)
 	id, sec := a.client(store.ClientWeb, nil)
 	a.user("pat@example.org", "correct horse battery")
 	onB := b.rp(id, sec)
@@ -258,15 +258,7 @@ func TestKeyRotationAcrossNodes(t *testing.T) {
 // page and no second code is issued; after that the node reads the request from the database
 // and says it was completed.
 func TestPendingRequestCompletedElsewhere(t *testing.T) {
-	dsn := storetest.ScratchPostgres(t)
-	key := make([]byte, 32)
-	rand.Read(key)
-	a, b := clusterNode(t, dsn, key, true), clusterNode(t, dsn, key, false)
-	tn := &store.Tenant{Name: "Riverside Health"}
-	if err := a.st.CreateTenant(a.ctx, tn); err != nil {
-		t.Fatal(err)
-	}
-	a.tenant, b.tenant = tn, tn
+	a, b, _ := twoNodes(t)
 	id, sec := a.client(store.ClientWeb, nil)
 	a.user("pat@example.org", "correct horse battery")
 	onA := a.rp(id, sec)
