@@ -218,10 +218,8 @@ func userUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer st.Close()
-	u, err := st.UserByEmail(ctx, t.ID, email)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("tenant %q has no user with the email %q", t.Name, email)
-	} else if err != nil {
+	u, err := personByEmail(ctx, st, t, "email", email)
+	if err != nil {
 		return err
 	}
 	if _, err := c.box(ctx, st); err != nil { // no change that could not be audited
