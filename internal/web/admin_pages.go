@@ -156,8 +156,8 @@ func (x *AdminConsole) renderInvite(w http.ResponseWriter, r *http.Request, c *a
 		role = store.RoleStaff
 	}
 	x.render(w, r, c, status, "admin_invite", "invite", map[string]any{"Practices": ps, "Roles": store.Roles, "Problems": problems,
-		"Email": r.PostForm.Get("email"), "Name": r.PostForm.Get("name"), "Phone": r.PostForm.Get("phone"), "Role": role,
-		"PracticeID": r.PostForm.Get("practice_id")})
+		"Form": map[string]string{"Email": r.PostForm.Get("email"), "Name": r.PostForm.Get("name"), "Phone": r.PostForm.Get("phone"),
+			"Role": role, "PracticeID": r.PostForm.Get("practice_id")}})
 }
 
 func (x *AdminConsole) invite(w http.ResponseWriter, r *http.Request, c *adminCtx) {
