@@ -718,9 +718,15 @@ func TestAdminConsoleActions(t *testing.T) {
 
 		// Invite through the console, with a refused email first.
 		br.get(e.issuer + "/admin/members/new")
-		e.act(br, "/admin/members", url.Values{"email": {"not an email"}, "role": {"staff"}})
+		e.act(br, "/admin/members", url.Values{"email": {"not an email"}, "name": {"Nora Nurse"}, "role": {"provider"}})
 		if br.status != 400 || !strings.Contains(br.body, `id="f-email-error"`) {
 			t.Fatalf("bad invite: %d %.600s", br.status, br.body)
+		}
+		// The form comes back with what was typed, for the administrator to correct.
+		for _, want := range []string{`value="not an email"`, `value="Nora Nurse"`, `<option value="provider" selected>`} {
+			if !strings.Contains(br.body, want) {
+				t.Errorf("the refused invitation lost %s", want)
+			}
 		}
 		e.act(br, "/admin/members", url.Values{"email": {"new.nurse@example.org"}, "name": {"Nora Nurse"}, "role": {"staff"}})
 		if !strings.Contains(br.body, "The invitation was sent.") || !strings.Contains(br.body, "Not set yet") {
