@@ -744,6 +744,17 @@ func TestAdminConsoleActions(t *testing.T) {
 		if !strings.Contains(br.body, "The practice was added.") {
 			t.Fatalf("practice: %d %.500s", br.status, br.body)
 		}
+		// A refused name is shown next to the field it was typed in: the new one, or the renamed one.
+		e.act(br, "/admin/practices", url.Values{"new_name": {" "}})
+		if br.status != 400 || !strings.Contains(br.body, `id="f-new-name-error"`) {
+			t.Errorf("blank new practice: %d %.500s", br.status, br.body)
+		}
+		ps, _ := e.st.Practices(e.ctx, e.tenant.ID)
+		if i := slices.IndexFunc(ps, func(p store.Practice) bool { return p.Name == "Riverside North" }); i < 0 {
+			t.Errorf("practices: %+v", ps)
+		} else if e.act(br, "/admin/practices/"+ps[i].ID, url.Values{"name": {""}}); br.status != 400 || !strings.Contains(br.body, `id="f-name-`+ps[i].ID+`-error"`) {
+			t.Errorf("blank rename: %d %.500s", br.status, br.body)
+		}
 		br.get(e.issuer + "/admin/clients")
 		e.act(br, "/admin/clients", url.Values{"name": {"Sync"}, "type": {"service"}, "scopes": {"admin:read"}})
 		if !strings.Contains(br.body, `id="client-secret"`) {
