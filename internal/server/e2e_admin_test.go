@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -650,6 +651,11 @@ func TestAdminConsoleActions(t *testing.T) {
 			t.Fatal("role/status filter")
 		}
 
+		// A form without the page's CSRF token does nothing (a cross-site form cannot act).
+		br.post(e.issuer+"/admin/members/"+doc.ID+"/unlock", url.Values{"csrf": {"forged"}})
+		if u, _ := e.st.UserByID(e.ctx, doc.ID); br.status != 403 || u.LockedAt == nil {
+			t.Fatalf("unlock with a forged CSRF token: %d, locked %v", br.status, u.LockedAt != nil)
+		}
 		// Unlock with a stale confirmation: "Confirm it's you" first, then the unlock itself.
 		br.get(e.issuer + "/admin/members/" + doc.ID)
 		e.staleConfirmation(t)
@@ -662,6 +668,12 @@ func TestAdminConsoleActions(t *testing.T) {
 		}
 		f := br.formFields()
 		f.Set("code", e.appCode(t, secret))
+		forged := maps.Clone(f)
+		forged.Set("csrf", "forged")
+		br.post(e.issuer+"/admin/confirm", forged)
+		if u, _ := e.st.UserByID(e.ctx, doc.ID); br.status != 403 || u.LockedAt == nil {
+			t.Fatalf("confirm with a forged CSRF token: %d, locked %v", br.status, u.LockedAt != nil)
+		}
 		br.post(e.issuer+"/admin/confirm", f)
 		if !strings.Contains(br.body, "The account is unlocked.") {
 			t.Fatalf("after the confirmation: %d %.500s", br.status, br.body)
