@@ -24,7 +24,7 @@ import (
 
 // adminNotices are the confirmations a page may show (?done=…).
 var adminNotices = []string{"invited", "saved", "unlocked", "not_locked", "mfa_reset", "revoked", "disabled", "enabled",
-	"policy_saved", "practice_created", "practice_renamed", "client_saved"}
+	"policy_saved", "practice_created", "practice_renamed", "client_saved", "grant_created", "grant_revoked"}
 
 func (x *AdminConsole) render(w http.ResponseWriter, r *http.Request, c *adminCtx, status int, name, section string, data map[string]any) {
 	data["TitleID"] = "admin." + section + ".title"
