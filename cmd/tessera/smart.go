@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/tessera-health/tessera/internal/oidcop"
@@ -38,14 +39,14 @@ func (f *clientSMART) apply(c *command, typ string) (store.ClientChanges, error)
 		admin := store.StringList{}
 		for _, s := range list {
 			s = strings.TrimSpace(s)
-			if strings.HasPrefix(s, "admin:") && !contains(store.AdminScopes, s) {
+			if strings.HasPrefix(s, "admin:") && !slices.Contains(store.AdminScopes, s) {
 				return out, usagef("--scope %q: the admin API's scopes are admin:read and admin:write; use admin:read or admin:write", s)
 			}
-			if contains(store.AdminScopes, s) { // the admin API's: granted, and to services only
+			if slices.Contains(store.AdminScopes, s) { // the admin API's: granted, and to services only
 				if typ != store.ClientService {
 					return out, usagef("--scope %s: only a service client (--type service) may be granted admin scopes", s)
 				}
-				if !contains(admin, s) {
+				if !slices.Contains(admin, s) {
 					admin = append(admin, s)
 				}
 				continue
@@ -53,11 +54,11 @@ func (f *clientSMART) apply(c *command, typ string) (store.ClientChanges, error)
 			if !oidcop.ValidScope(s) {
 				return out, usagef("--scope %q: not a scope (examples: openid, fhirUser, launch/patient, patient/*.rs, user/Observation.read)", s)
 			}
-			if !contains(clean, s) {
+			if !slices.Contains(clean, s) {
 				clean = append(clean, s)
 			}
 		}
-		if len(clean) > 0 && !contains(clean, "openid") && typ != store.ClientService {
+		if len(clean) > 0 && !slices.Contains(clean, "openid") && typ != store.ClientService {
 			clean = append([]string{"openid"}, clean...) // a person's sign-in is always OpenID Connect
 		}
 		out.Scopes = &admin
@@ -88,16 +89,7 @@ func (f *clientSMART) apply(c *command, typ string) (store.ClientChanges, error)
 	return out, nil
 }
 
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
-
-// applyTo copies the settings into a client about to be created.
+// applySettings copies the settings into a client about to be created.
 func applySettings(cl *store.Client, s store.ClientChanges) {
 	if s.AllowedScopes != nil {
 		cl.AllowedScopes = *s.AllowedScopes
@@ -226,10 +218,8 @@ func userUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer st.Close()
-	u, err := st.UserByEmail(ctx, t.ID, email)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("tenant %q has no user with the email %q", t.Name, email)
-	} else if err != nil {
+	u, err := personByEmail(ctx, st, t, "email", email)
+	if err != nil {
 		return err
 	}
 	if _, err := c.box(ctx, st); err != nil { // no change that could not be audited

@@ -56,6 +56,9 @@ func TestSMARTClientAndUserCLI(t *testing.T) {
 	if code, _, errs := c.run("", "client", "update", "--tenant", tn, "--client", "nope", "--scopes", "openid"); code != 1 || !strings.Contains(errs, "no client") {
 		t.Errorf("unknown client: %d %s", code, errs)
 	}
+	if code, _, errs := c.run("", "user", "update", "--tenant", tn, "--email", "nobody@example.org", "--fhir-user", "Patient/1"); code != 1 || !strings.Contains(errs, "no user") {
+		t.Errorf("unknown user: %d %s", code, errs)
+	}
 
 	uid := c.ok("correct horse battery staple", "user", "create", "--tenant", tn, "--email", "doc@example.org", "--role", "provider",
 		"--fhir-user", "Practitioner/123", "--password-stdin")["id"].(string)

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 
 	"github.com/tessera-health/tessera/internal/admin"
 	"github.com/tessera-health/tessera/internal/audit"
-	"github.com/tessera-health/tessera/internal/store"
 )
 
 // userUnlock clears a lock set by too many wrong codes. Only an administrator of the tenant may
@@ -29,10 +26,8 @@ func userUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer st.Close()
-	u, err := st.UserByEmail(ctx, t.ID, email)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("tenant %q has no user with the email %q", t.Name, email)
-	} else if err != nil {
+	u, err := personByEmail(ctx, st, t, "email", email)
+	if err != nil {
 		return err
 	}
 	box, err := c.box(ctx, st) // before the change: no unlock that could not be audited

@@ -3,10 +3,12 @@ package admin_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tessera-health/tessera/internal/admin"
 	"github.com/tessera-health/tessera/internal/audit"
+	"github.com/tessera-health/tessera/internal/proxy"
 	"github.com/tessera-health/tessera/internal/secret"
 	"github.com/tessera-health/tessera/internal/store"
 	"github.com/tessera-health/tessera/internal/store/storetest"
@@ -135,5 +137,51 @@ func TestServiceIsolationAndAudit(t *testing.T) {
 				t.Errorf("the refusal was written into the victim tenant's trail: %+v", n)
 			}
 		})
+	}
+}
+
+// TestProxyGrantList: every limited grant of a list shows its scope set's scopes (the tenant's
+// own set, and the built-in one), and a full grant none.
+func TestProxyGrantList(t *testing.T) {
+	st := storetest.Backends()[0].Open(t)
+	ctx := context.Background()
+	box, _ := secret.NewBox(make([]byte, 32))
+	svc := admin.New(st, audit.New(st, box.Hasher("audit-chain")), box.Hasher("client-secret"))
+	tn := &store.Tenant{Name: "A"}
+	if err := st.CreateTenant(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	for _, email := range []string{"kid1@a.example", "kid2@a.example", "kid3@a.example", "kid4@a.example", "mum@a.example"} {
+		if err := st.CreateUser(ctx, &store.User{TenantID: tn.ID, Email: email, Role: store.RolePatient}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := admin.Actor{TenantID: tn.ID, UserID: "adm"}
+	if err := (&proxy.Service{St: st, Audit: func(context.Context, *store.AuditEvent) error { return nil }}).
+		DefineScopeSet(ctx, tn.ID, "school", "patient/Immunization.read patient/Appointment.read", "adm"); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []admin.ProxyGrantSpec{
+		{PatientEmail: "kid1@a.example", Access: "limited", ScopeSet: "school"},
+		{PatientEmail: "kid2@a.example", Access: "limited", ScopeSet: "school"},
+		{PatientEmail: "kid3@a.example", Access: "limited"},
+		{PatientEmail: "kid4@a.example", Access: "full"},
+	} {
+		g.CaregiverEmail, g.Reason = "mum@a.example", "parent of a minor"
+		if _, err := svc.CreateProxyGrant(ctx, a, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gs, err := svc.ProxyGrants(ctx, a, admin.ProxyGrantFilter{})
+	if err != nil || len(gs) != 4 {
+		t.Fatalf("list: %d grants, %v", len(gs), err)
+	}
+	builtin := strings.Join(strings.Fields(proxy.DefaultScopeSets[proxy.DefaultScopeSet]), " ")
+	want := map[string]string{"kid1@a.example": "patient/Immunization.read patient/Appointment.read",
+		"kid2@a.example": "patient/Immunization.read patient/Appointment.read", "kid3@a.example": builtin, "kid4@a.example": ""}
+	for _, g := range gs {
+		if got := strings.Join(g.Scopes, " "); got != want[g.PatientEmail] {
+			t.Errorf("%s (%s %s): scopes %q, want %q", g.PatientEmail, g.Access, g.ScopeSet, got, want[g.PatientEmail])
+		}
 	}
 }

@@ -98,11 +98,11 @@ func (s *Service) ProxyGrants(ctx context.Context, a Actor, f ProxyGrantFilter) 
 	if err != nil {
 		return nil, err
 	}
-	people := map[string]*store.User{}
+	vc := newViewCache()
 	q := strings.ToLower(strings.TrimSpace(f.Query))
 	out := []ProxyGrant{}
 	for i := range gs {
-		g, err := s.grantView(ctx, a, &gs[i], people)
+		g, err := s.grantView(ctx, a, &gs[i], vc)
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +123,7 @@ func (s *Service) ProxyGrant(ctx context.Context, a Actor, id string) (*ProxyGra
 	if err != nil {
 		return nil, err
 	}
-	return s.grantView(ctx, a, g, map[string]*store.User{})
+	return s.grantView(ctx, a, g, newViewCache())
 }
 
 func (s *Service) tenantGrant(ctx context.Context, a Actor, id string) (*store.ProxyGrant, error) {
@@ -134,9 +134,20 @@ func (s *Service) tenantGrant(ctx context.Context, a Actor, id string) (*store.P
 	return g, err
 }
 
-func (s *Service) grantView(ctx context.Context, a Actor, g *store.ProxyGrant, people map[string]*store.User) (*ProxyGrant, error) {
+// viewCache holds what the grants of one list share, read once: their people (nil: not of the
+// tenant) and the scopes of their scope sets.
+type viewCache struct {
+	people map[string]*store.User
+	sets   map[string][]string
+}
+
+func newViewCache() *viewCache {
+	return &viewCache{people: map[string]*store.User{}, sets: map[string][]string{}}
+}
+
+func (s *Service) grantView(ctx context.Context, a Actor, g *store.ProxyGrant, vc *viewCache) (*ProxyGrant, error) {
 	person := func(id string) (*store.User, error) {
-		if u, ok := people[id]; ok {
+		if u, ok := vc.people[id]; ok {
 			return u, nil
 		}
 		u, err := s.st.UserByID(ctx, id)
@@ -146,7 +157,7 @@ func (s *Service) grantView(ctx context.Context, a Actor, g *store.ProxyGrant, p
 		if err != nil {
 			return nil, err
 		}
-		people[id] = u
+		vc.people[id] = u
 		return u, nil
 	}
 	v := &ProxyGrant{ID: g.ID, PatientID: g.PatientID, CaregiverID: g.CaregiverID, Access: g.Access, ScopeSet: g.ScopeSet,
@@ -168,9 +179,12 @@ func (s *Service) grantView(ctx context.Context, a Actor, g *store.ProxyGrant, p
 		}
 	}
 	if g.Access == store.ProxyLimited {
-		if scopes, err := s.proxySvc(a).SetScopes(ctx, g.TenantID, g.ScopeSet); err == nil {
-			v.Scopes = scopes
+		scopes, ok := vc.sets[g.ScopeSet]
+		if !ok {
+			scopes, _ = s.proxySvc(a).SetScopes(ctx, g.TenantID, g.ScopeSet) // none shown when it cannot be read
+			vc.sets[g.ScopeSet] = scopes
 		}
+		v.Scopes = scopes
 	}
 	if g.ExpiresAt != nil {
 		v.ExpiresAt = time.Unix(*g.ExpiresAt, 0).UTC().Format(time.RFC3339)
@@ -194,7 +208,7 @@ func (s *Service) CreateProxyGrant(ctx context.Context, a Actor, spec ProxyGrant
 	if err != nil {
 		return nil, s.outcome(ctx, a, "proxy.granted", subject, "", err)
 	}
-	return s.grantView(ctx, a, g, map[string]*store.User{})
+	return s.grantView(ctx, a, g, newViewCache())
 }
 
 func (s *Service) createGrant(ctx context.Context, a Actor, spec ProxyGrantSpec) (*store.ProxyGrant, string, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -650,6 +651,11 @@ func TestAdminConsoleActions(t *testing.T) {
 			t.Fatal("role/status filter")
 		}
 
+		// A form without the page's CSRF token does nothing (a cross-site form cannot act).
+		br.post(e.issuer+"/admin/members/"+doc.ID+"/unlock", url.Values{"csrf": {"forged"}})
+		if u, _ := e.st.UserByID(e.ctx, doc.ID); br.status != 403 || u.LockedAt == nil {
+			t.Fatalf("unlock with a forged CSRF token: %d, locked %v", br.status, u.LockedAt != nil)
+		}
 		// Unlock with a stale confirmation: "Confirm it's you" first, then the unlock itself.
 		br.get(e.issuer + "/admin/members/" + doc.ID)
 		e.staleConfirmation(t)
@@ -662,6 +668,12 @@ func TestAdminConsoleActions(t *testing.T) {
 		}
 		f := br.formFields()
 		f.Set("code", e.appCode(t, secret))
+		forged := maps.Clone(f)
+		forged.Set("csrf", "forged")
+		br.post(e.issuer+"/admin/confirm", forged)
+		if u, _ := e.st.UserByID(e.ctx, doc.ID); br.status != 403 || u.LockedAt == nil {
+			t.Fatalf("confirm with a forged CSRF token: %d, locked %v", br.status, u.LockedAt != nil)
+		}
 		br.post(e.issuer+"/admin/confirm", f)
 		if !strings.Contains(br.body, "The account is unlocked.") {
 			t.Fatalf("after the confirmation: %d %.500s", br.status, br.body)
@@ -718,9 +730,15 @@ func TestAdminConsoleActions(t *testing.T) {
 
 		// Invite through the console, with a refused email first.
 		br.get(e.issuer + "/admin/members/new")
-		e.act(br, "/admin/members", url.Values{"email": {"not an email"}, "role": {"staff"}})
+		e.act(br, "/admin/members", url.Values{"email": {"not an email"}, "name": {"Nora Nurse"}, "role": {"provider"}})
 		if br.status != 400 || !strings.Contains(br.body, `id="f-email-error"`) {
 			t.Fatalf("bad invite: %d %.600s", br.status, br.body)
+		}
+		// The form comes back with what was typed, for the administrator to correct.
+		for _, want := range []string{`value="not an email"`, `value="Nora Nurse"`, `<option value="provider" selected>`} {
+			if !strings.Contains(br.body, want) {
+				t.Errorf("the refused invitation lost %s", want)
+			}
 		}
 		e.act(br, "/admin/members", url.Values{"email": {"new.nurse@example.org"}, "name": {"Nora Nurse"}, "role": {"staff"}})
 		if !strings.Contains(br.body, "The invitation was sent.") || !strings.Contains(br.body, "Not set yet") {
@@ -737,6 +755,17 @@ func TestAdminConsoleActions(t *testing.T) {
 		e.act(br, "/admin/practices", url.Values{"new_name": {"Riverside North"}})
 		if !strings.Contains(br.body, "The practice was added.") {
 			t.Fatalf("practice: %d %.500s", br.status, br.body)
+		}
+		// A refused name is shown next to the field it was typed in: the new one, or the renamed one.
+		e.act(br, "/admin/practices", url.Values{"new_name": {" "}})
+		if br.status != 400 || !strings.Contains(br.body, `id="f-new-name-error"`) {
+			t.Errorf("blank new practice: %d %.500s", br.status, br.body)
+		}
+		ps, _ := e.st.Practices(e.ctx, e.tenant.ID)
+		if i := slices.IndexFunc(ps, func(p store.Practice) bool { return p.Name == "Riverside North" }); i < 0 {
+			t.Errorf("practices: %+v", ps)
+		} else if e.act(br, "/admin/practices/"+ps[i].ID, url.Values{"name": {""}}); br.status != 400 || !strings.Contains(br.body, `id="f-name-`+ps[i].ID+`-error"`) {
+			t.Errorf("blank rename: %d %.500s", br.status, br.body)
 		}
 		br.get(e.issuer + "/admin/clients")
 		e.act(br, "/admin/clients", url.Values{"name": {"Sync"}, "type": {"service"}, "scopes": {"admin:read"}})

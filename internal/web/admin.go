@@ -210,16 +210,8 @@ func (x *AdminConsole) gate(w http.ResponseWriter, r *http.Request) (*adminCtx, 
 // for a sensitive action, the fresh second factor.
 func (x *AdminConsole) guard(rt consoleRoute) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 32<<10)
-			if err := r.ParseForm(); err != nil {
-				x.l.pages.Error(w, r, http.StatusBadRequest, "error.form")
-				return
-			}
-			if !x.l.cookies.CheckCSRF(r) {
-				x.problem(w, r, http.StatusForbidden, "admin.timeout")
-				return
-			}
+		if r.Method == http.MethodPost && !x.postForm(w, r) {
+			return
 		}
 		c, ok := x.gate(w, r)
 		if !ok {
@@ -231,6 +223,21 @@ func (x *AdminConsole) guard(rt consoleRoute) http.HandlerFunc {
 		c.csrf = x.l.cookies.CSRFToken(w, r)
 		rt.h(w, r, c)
 	}
+}
+
+// postForm bounds and parses a console form and checks its CSRF token, or answers the request
+// itself and reports false.
+func (x *AdminConsole) postForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 32<<10)
+	if err := r.ParseForm(); err != nil {
+		x.l.pages.Error(w, r, http.StatusBadRequest, "error.form")
+		return false
+	}
+	if !x.l.cookies.CheckCSRF(r) {
+		x.problem(w, r, http.StatusForbidden, "admin.timeout")
+		return false
+	}
+	return true
 }
 
 // ---- "Confirm it's you" ----
@@ -333,13 +340,7 @@ func (x *AdminConsole) sensitiveTarget(then string) bool {
 
 // confirmForm parses and checks the confirm page's forms.
 func (x *AdminConsole) confirmForm(w http.ResponseWriter, r *http.Request) (*adminCtx, string, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, 32<<10)
-	if err := r.ParseForm(); err != nil {
-		x.l.pages.Error(w, r, http.StatusBadRequest, "error.form")
-		return nil, "", false
-	}
-	if !x.l.cookies.CheckCSRF(r) {
-		x.problem(w, r, http.StatusForbidden, "admin.timeout")
+	if !x.postForm(w, r) {
 		return nil, "", false
 	}
 	c, ok := x.gate(w, r)

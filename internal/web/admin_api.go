@@ -173,14 +173,15 @@ func (x *AdminConsole) apiAuth(rt apiRoute) http.Handler {
 			return
 		}
 		// The scope must be in the token and still granted to its (service) client now: taking
-		// a grant away works at once, not when the token expires.
-		allowed := func(sc string) bool { return slices.Contains(tok.Scopes, sc) }
-		ok := !tok.Person && (allowed(rt.Scope) || rt.Scope == store.ScopeAdminRead && allowed(store.ScopeAdminWrite))
+		// a grant away works at once, not when the token expires. admin:write includes reading.
+		holds := func(scopes []string) bool {
+			return slices.Contains(scopes, rt.Scope) || rt.Scope == store.ScopeAdminRead && slices.Contains(scopes, store.ScopeAdminWrite)
+		}
+		ok := !tok.Person && holds(tok.Scopes)
 		var c *store.Client
 		if ok {
 			c, err = x.l.st.ClientByID(r.Context(), tok.ClientID)
-			ok = err == nil && c.TenantID == tok.TenantID && c.Type == store.ClientService && !c.Disabled &&
-				(slices.Contains(c.Scopes, rt.Scope) || rt.Scope == store.ScopeAdminRead && slices.Contains(c.Scopes, store.ScopeAdminWrite))
+			ok = err == nil && c.TenantID == tok.TenantID && c.Type == store.ClientService && !c.Disabled && holds(c.Scopes)
 		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", challenge+`, error="insufficient_scope", scope="`+rt.Scope+`"`)

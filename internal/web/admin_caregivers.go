@@ -23,10 +23,6 @@ func (x *AdminConsole) caregiverRoutes() []consoleRoute {
 	}
 }
 
-func init() {
-	adminNotices = append(adminNotices, "grant_created", "grant_revoked")
-}
-
 func (x *AdminConsole) caregivers(w http.ResponseWriter, r *http.Request, c *adminCtx) {
 	x.renderCaregivers(w, r, c, http.StatusOK, nil)
 }

@@ -24,7 +24,7 @@ import (
 
 // adminNotices are the confirmations a page may show (?done=…).
 var adminNotices = []string{"invited", "saved", "unlocked", "not_locked", "mfa_reset", "revoked", "disabled", "enabled",
-	"policy_saved", "practice_created", "practice_renamed", "client_saved"}
+	"policy_saved", "practice_created", "practice_renamed", "client_saved", "grant_created", "grant_revoked"}
 
 func (x *AdminConsole) render(w http.ResponseWriter, r *http.Request, c *adminCtx, status int, name, section string, data map[string]any) {
 	data["TitleID"] = "admin." + section + ".title"
@@ -156,8 +156,8 @@ func (x *AdminConsole) renderInvite(w http.ResponseWriter, r *http.Request, c *a
 		role = store.RoleStaff
 	}
 	x.render(w, r, c, status, "admin_invite", "invite", map[string]any{"Practices": ps, "Roles": store.Roles, "Problems": problems,
-		"Email": r.PostForm.Get("email"), "Name": r.PostForm.Get("name"), "Phone": r.PostForm.Get("phone"), "Role": role,
-		"PracticeID": r.PostForm.Get("practice_id")})
+		"Form": map[string]string{"Email": r.PostForm.Get("email"), "Name": r.PostForm.Get("name"), "Phone": r.PostForm.Get("phone"),
+			"Role": role, "PracticeID": r.PostForm.Get("practice_id")}})
 }
 
 func (x *AdminConsole) invite(w http.ResponseWriter, r *http.Request, c *adminCtx) {
@@ -331,17 +331,21 @@ func (x *AdminConsole) renderPractices(w http.ResponseWriter, r *http.Request, c
 		"NewName": r.PostForm.Get("new_name")})
 }
 
+// nameField points a problem with a practice's name at the field it was typed in: the page has
+// one name field per practice and one for a new practice.
+func nameField(p []Problem, field string) []Problem {
+	for i := range p {
+		if p[i].Field == "f-name" {
+			p[i].Field = field
+		}
+	}
+	return p
+}
+
 func (x *AdminConsole) practiceCreate(w http.ResponseWriter, r *http.Request, c *adminCtx) {
 	_, err := x.svc.CreatePractice(r.Context(), c.actor, r.PostForm.Get("new_name"))
 	if err != nil {
-		x.fail(w, r, err, func(status int, p []Problem) {
-			for i := range p {
-				if p[i].Field == "f-name" {
-					p[i].Field = "f-new-name"
-				}
-			}
-			x.renderPractices(w, r, c, status, p)
-		})
+		x.fail(w, r, err, func(status int, p []Problem) { x.renderPractices(w, r, c, status, nameField(p, "f-new-name")) })
 		return
 	}
 	done(w, r, "/admin/practices", "practice_created")
@@ -351,14 +355,7 @@ func (x *AdminConsole) practiceRename(w http.ResponseWriter, r *http.Request, c 
 	id := r.PathValue("id")
 	_, err := x.svc.RenamePractice(r.Context(), c.actor, id, r.PostForm.Get("name"))
 	if err != nil {
-		x.fail(w, r, err, func(status int, p []Problem) {
-			for i := range p {
-				if p[i].Field == "f-name" {
-					p[i].Field = "f-name-" + id
-				}
-			}
-			x.renderPractices(w, r, c, status, p)
-		})
+		x.fail(w, r, err, func(status int, p []Problem) { x.renderPractices(w, r, c, status, nameField(p, "f-name-"+id)) })
 		return
 	}
 	done(w, r, "/admin/practices", "practice_renamed")
