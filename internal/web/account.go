@@ -205,9 +205,14 @@ func (l *Login) account(w http.ResponseWriter, r *http.Request) (*accountContext
 	return nil, false
 }
 
-// accountForm is account for a posted form: bounded, parsed, with a valid CSRF token.
+// accountForm is account for a posted form: bounded (16 KiB), parsed, with a valid CSRF token.
 func (l *Login) accountForm(w http.ResponseWriter, r *http.Request) (*accountContext, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	return l.accountFormMax(w, r, 16<<10)
+}
+
+// accountFormMax is accountForm for a form that may be larger: up to limit bytes.
+func (l *Login) accountFormMax(w http.ResponseWriter, r *http.Request, limit int64) (*accountContext, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if err := r.ParseForm(); err != nil {
 		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 		return nil, false
