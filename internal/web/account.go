@@ -357,7 +357,8 @@ func (l *Login) accountGuarded(name string) http.HandlerFunc {
 }
 
 // carried are the fields of a change that travel through the confirm page.
-var carried = []string{"factorID", "phone", "kind", "name", "sessionID", "clientID", "email"}
+var carried = []string{"factorID", "phone", "kind", "name", "sessionID", "clientID", "email",
+	"access", "expires", "grantID", "invitationID"}
 
 type hiddenField struct{ Name, Value string }
 

@@ -26,10 +26,8 @@ import (
 
 const inviteCookie = "tessera_proxy_invite"
 
-func init() {
-	accountActionNames = append(accountActionNames, "caregiver-invite", "caregiver-withdraw", "caregiver-revoke", "caregiver-accept")
-	carried = append(carried, "email", "access", "expires", "grantID", "invitationID")
-}
+// caregiverActions are the guarded changes of the page (see runCaregiverAction).
+var caregiverActions = []string{"caregiver-invite", "caregiver-withdraw", "caregiver-revoke", "caregiver-accept"}
 
 // caregiverNotices are the ?done= confirmations of the page.
 var caregiverNotices = []string{"invited", "withdrawn", "revoked", "accepted"}
