@@ -226,8 +226,7 @@ func (l *Login) accountFormMax(w http.ResponseWriter, r *http.Request, limit int
 
 // ---- the security page ----
 
-// accountNotices are the confirmations a finished change may show on the page (?done=…): a
-// fixed list, so a link can never put words of its own on it.
+// accountNotices are the confirmations a finished change may show on the page (?done=…).
 var accountNotices = []string{"totp_added", "totp_changed", "phone_added", "email_added", "mobile_verified",
 	"default", "removed", "device_forgotten", "devices_forgotten", "mfa_disabled", "passkey_added"}
 
@@ -236,11 +235,7 @@ func (l *Login) accountSecurity(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var notice *i18n.Msg
-	if d := r.URL.Query().Get("done"); slices.Contains(accountNotices, d) {
-		notice = &i18n.Msg{ID: "account.done." + d}
-	}
-	l.renderSecurity(w, r, ac, http.StatusOK, notice, nil)
+	l.renderSecurity(w, r, ac, http.StatusOK, doneNotice(r, "account.done.", accountNotices...), nil)
 }
 
 // factorRow is one line of the factor list.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -96,11 +95,7 @@ func (l *Login) accountCaregivers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var notice *i18n.Msg
-	if d := r.URL.Query().Get("done"); slices.Contains(caregiverNotices, d) {
-		notice = &i18n.Msg{ID: "caregivers.done." + d}
-	}
-	l.renderCaregivers(w, r, ac, http.StatusOK, notice, nil, "")
+	l.renderCaregivers(w, r, ac, http.StatusOK, doneNotice(r, "caregivers.done.", caregiverNotices...), nil, "")
 }
 
 // grantRow is one line of a grant list.
