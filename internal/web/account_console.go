@@ -328,7 +328,11 @@ func (l *Login) renderEmailCode(w http.ResponseWriter, r *http.Request, ac *acco
 // accountEmailResend is "Send a new code" on the email change's code page.
 func (l *Login) accountEmailResend(w http.ResponseWriter, r *http.Request) {
 	ac, ok := l.accountForm(w, r)
-	if !ok || !l.setupAllowed(w, r, ac) || l.Codes[policy.Email] == nil {
+	if !ok || !l.setupAllowed(w, r, ac) {
+		return
+	}
+	if l.Codes[policy.Email] == nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 		return
 	}
 	addr, ok := newEmail(r.PostForm.Get("email"))
