@@ -205,9 +205,14 @@ func (l *Login) account(w http.ResponseWriter, r *http.Request) (*accountContext
 	return nil, false
 }
 
-// accountForm is account for a posted form: bounded, parsed, with a valid CSRF token.
+// accountForm is account for a posted form: bounded (16 KiB), parsed, with a valid CSRF token.
 func (l *Login) accountForm(w http.ResponseWriter, r *http.Request) (*accountContext, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	return l.accountFormMax(w, r, 16<<10)
+}
+
+// accountFormMax is accountForm for a form that may be larger: up to limit bytes.
+func (l *Login) accountFormMax(w http.ResponseWriter, r *http.Request, limit int64) (*accountContext, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if err := r.ParseForm(); err != nil {
 		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 		return nil, false
@@ -221,8 +226,7 @@ func (l *Login) accountForm(w http.ResponseWriter, r *http.Request) (*accountCon
 
 // ---- the security page ----
 
-// accountNotices are the confirmations a finished change may show on the page (?done=…): a
-// fixed list, so a link can never put words of its own on it.
+// accountNotices are the confirmations a finished change may show on the page (?done=…).
 var accountNotices = []string{"totp_added", "totp_changed", "phone_added", "email_added", "mobile_verified",
 	"default", "removed", "device_forgotten", "devices_forgotten", "mfa_disabled", "passkey_added"}
 
@@ -231,11 +235,7 @@ func (l *Login) accountSecurity(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var notice *i18n.Msg
-	if d := r.URL.Query().Get("done"); slices.Contains(accountNotices, d) {
-		notice = &i18n.Msg{ID: "account.done." + d}
-	}
-	l.renderSecurity(w, r, ac, http.StatusOK, notice, nil)
+	l.renderSecurity(w, r, ac, http.StatusOK, doneNotice(r, "account.done.", accountNotices...), nil)
 }
 
 // factorRow is one line of the factor list.
@@ -352,7 +352,8 @@ func (l *Login) accountGuarded(name string) http.HandlerFunc {
 }
 
 // carried are the fields of a change that travel through the confirm page.
-var carried = []string{"factorID", "phone", "kind", "name", "sessionID", "clientID", "email"}
+var carried = []string{"factorID", "phone", "kind", "name", "sessionID", "clientID", "email",
+	"access", "expires", "grantID", "invitationID"}
 
 type hiddenField struct{ Name, Value string }
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -26,10 +25,8 @@ import (
 
 const inviteCookie = "tessera_proxy_invite"
 
-func init() {
-	accountActionNames = append(accountActionNames, "caregiver-invite", "caregiver-withdraw", "caregiver-revoke", "caregiver-accept")
-	carried = append(carried, "email", "access", "expires", "grantID", "invitationID")
-}
+// caregiverActions are the guarded changes of the page (see runCaregiverAction).
+var caregiverActions = []string{"caregiver-invite", "caregiver-withdraw", "caregiver-revoke", "caregiver-accept"}
 
 // caregiverNotices are the ?done= confirmations of the page.
 var caregiverNotices = []string{"invited", "withdrawn", "revoked", "accepted"}
@@ -98,11 +95,7 @@ func (l *Login) accountCaregivers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var notice *i18n.Msg
-	if d := r.URL.Query().Get("done"); slices.Contains(caregiverNotices, d) {
-		notice = &i18n.Msg{ID: "caregivers.done." + d}
-	}
-	l.renderCaregivers(w, r, ac, http.StatusOK, notice, nil, "")
+	l.renderCaregivers(w, r, ac, http.StatusOK, doneNotice(r, "caregivers.done.", caregiverNotices...), nil, "")
 }
 
 // grantRow is one line of a grant list.

@@ -82,10 +82,11 @@ func (l *Login) renderConsole(w http.ResponseWriter, r *http.Request, ac *accoun
 	l.pages.Render(w, r, status, page, data)
 }
 
-// doneNotice is the confirmation a finished change shows (?done=…), from a fixed list per page.
-func doneNotice(r *http.Request, page string, allowed ...string) *i18n.Msg {
+// doneNotice is the confirmation a finished change shows (?done=…, the message prefix+done):
+// from a fixed list per page, so a link can never put words of its own on it.
+func doneNotice(r *http.Request, prefix string, allowed ...string) *i18n.Msg {
 	if d := r.URL.Query().Get("done"); slices.Contains(allowed, d) {
-		return &i18n.Msg{ID: "account." + page + ".done." + d}
+		return &i18n.Msg{ID: prefix + d}
 	}
 	return nil
 }
@@ -152,7 +153,7 @@ func (l *Login) accountProfile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	l.renderProfile(w, r, ac, http.StatusOK, doneNotice(r, "profile", "name", "language", "email", "mobile_verified"), nil, "")
+	l.renderProfile(w, r, ac, http.StatusOK, doneNotice(r, "account.profile.done.", "name", "language", "email", "mobile_verified"), nil, "")
 }
 
 // renderProfile shows the profile page; a problem sits beside the field of the form on names
@@ -327,7 +328,11 @@ func (l *Login) renderEmailCode(w http.ResponseWriter, r *http.Request, ac *acco
 // accountEmailResend is "Send a new code" on the email change's code page.
 func (l *Login) accountEmailResend(w http.ResponseWriter, r *http.Request) {
 	ac, ok := l.accountForm(w, r)
-	if !ok || !l.setupAllowed(w, r, ac) || l.Codes[policy.Email] == nil {
+	if !ok || !l.setupAllowed(w, r, ac) {
+		return
+	}
+	if l.Codes[policy.Email] == nil {
+		l.pages.Error(w, r, http.StatusBadRequest, "error.form")
 		return
 	}
 	addr, ok := newEmail(r.PostForm.Get("email"))
@@ -402,7 +407,7 @@ func (l *Login) accountSessions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	l.renderSessions(w, r, ac, http.StatusOK, doneNotice(r, "sessions", "signed_out", "device_forgotten", "devices_forgotten"), nil)
+	l.renderSessions(w, r, ac, http.StatusOK, doneNotice(r, "account.sessions.done.", "signed_out", "device_forgotten", "devices_forgotten"), nil)
 }
 
 func (l *Login) renderSessions(w http.ResponseWriter, r *http.Request, ac *accountContext, status int, notice, problem *i18n.Msg) {
@@ -590,7 +595,7 @@ func (l *Login) accountApps(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	l.renderApps(w, r, ac, http.StatusOK, doneNotice(r, "apps", "removed"), nil)
+	l.renderApps(w, r, ac, http.StatusOK, doneNotice(r, "account.apps.done.", "removed"), nil)
 }
 
 func (l *Login) renderApps(w http.ResponseWriter, r *http.Request, ac *accountContext, status int, notice, problem *i18n.Msg) {

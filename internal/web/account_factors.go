@@ -21,7 +21,8 @@ import (
 // address starts here and finishes in accountTOTPConfirm or accountCode.
 
 // accountActionNames are the changes, each posted to /account/NAME.
-var accountActionNames = append([]string{"totp", "phone", "mobile", "email", "default", "remove", "backup", "passkey"}, consoleActions...)
+var accountActionNames = slices.Concat([]string{"totp", "phone", "mobile", "email", "default", "remove", "backup", "passkey"},
+	consoleActions, caregiverActions)
 
 func (l *Login) runAccountAction(w http.ResponseWriter, r *http.Request, ac *accountContext, name string) {
 	switch name {

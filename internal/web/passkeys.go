@@ -287,8 +287,9 @@ func (l *Login) accountPasskeyBegin(w http.ResponseWriter, r *http.Request, ac *
 
 // accountPasskeyFinish stores the passkey the browser created.
 func (l *Login) accountPasskeyFinish(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	ac, ok := l.accountForm(w, r)
+	// The browser's answer carries the attestation statement (with a certificate chain when the
+	// tenant asks for attestation): more than the console's other forms.
+	ac, ok := l.accountFormMax(w, r, 64<<10)
 	if !ok || !l.setupAllowed(w, r, ac) {
 		return
 	}
