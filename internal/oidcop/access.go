@@ -69,7 +69,7 @@ func (s *Storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenR
 	}
 	delegationClaims(ctx, req, claims)
 	if _, service := req.(*serviceRequest); !service {
-		if err := s.smartAccessClaims(ctx, req.GetSubject(), req.GetScopes(), claims); err != nil { // smart.go
+		if err := s.smartAccessClaims(ctx, req.GetSubject(), userReadWith(req), req.GetScopes(), claims); err != nil { // smart.go
 			return nil, err
 		}
 	}
