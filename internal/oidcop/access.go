@@ -69,7 +69,7 @@ func (s *Storage) GetPrivateClaimsFromRequest(ctx context.Context, req op.TokenR
 	}
 	delegationClaims(ctx, req, claims)
 	if _, service := req.(*serviceRequest); !service {
-		if err := s.smartAccessClaims(ctx, req.GetSubject(), req.GetScopes(), claims); err != nil { // smart.go
+		if err := s.smartAccessClaims(ctx, req.GetSubject(), userReadWith(req), req.GetScopes(), claims); err != nil { // smart.go
 			return nil, err
 		}
 	}
@@ -129,41 +129,35 @@ func (s *Storage) checkAccessClaims(c *accessClaims) (*accessClaims, error) {
 // liveAccessToken is verifyAccessToken plus the client (enabled, from the cache) and the
 // revocation list.
 func (s *Storage) liveAccessToken(ctx context.Context, raw string) (*accessClaims, *Client, error) {
-	c, err := s.verifyAccessToken(ctx, raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	client, err := s.client(ctx, c.ClientID)
-	if err != nil {
-		return nil, nil, errInvalidToken
-	}
-	revoked, err := s.revoked(ctx, c)
-	if err != nil {
-		return nil, nil, err
-	}
-	if revoked {
-		return nil, nil, errInvalidToken
-	}
-	return c, client, nil
+	c, client, _, err := s.live(ctx, raw, false)
+	return c, client, err
 }
 
 // liveAccessTokenUser is liveAccessToken that, for a person's own token (no delegation), reads
 // the person in the same statement as the revocation list; the person is nil otherwise (and
 // when there is no such person), and the caller reads whom it needs.
 func (s *Storage) liveAccessTokenUser(ctx context.Context, raw string) (*accessClaims, *Client, *store.User, error) {
+	return s.live(ctx, raw, true)
+}
+
+func (s *Storage) live(ctx context.Context, raw string, withUser bool) (*accessClaims, *Client, *store.User, error) {
 	c, err := s.verifyAccessToken(ctx, raw)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	if !c.user() || c.ProxyGrant != "" || c.Act != nil {
-		c, client, err := s.liveAccessToken(ctx, raw)
-		return c, client, nil, err
 	}
 	client, err := s.client(ctx, c.ClientID)
 	if err != nil {
 		return nil, nil, nil, errInvalidToken
 	}
-	u, revoked, err := s.st.UserUnlessRevoked(ctx, c.Subject, c.JTI, c.SID, c.Grant)
+	var (
+		u       *store.User
+		revoked bool
+	)
+	if withUser && c.user() && c.ProxyGrant == "" && c.Act == nil {
+		u, revoked, err = s.st.UserUnlessRevoked(ctx, c.Subject, c.JTI, c.SID, c.Grant)
+	} else {
+		revoked, err = s.revoked(ctx, c)
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -92,7 +92,7 @@ func (a *AuthRequest) HasPrompt(p string) bool {
 
 // userReadWith returns the person read together with the grant of req in this request (the
 // refresh token's or the redeemed code's), or nil.
-func userReadWith(req op.IDTokenRequest) *store.User {
+func userReadWith(req any) *store.User {
 	switch r := req.(type) {
 	case *refreshRequest:
 		return r.user

@@ -186,8 +186,9 @@ func patientContext(u *store.User) string {
 // smartAccessClaims adds the SMART launch context to a person's access token: patient, when
 // launch/patient was granted and the person signs in for themselves as a patient. A patient
 // already set (a caregiver's context) is kept. Either way the patient is noted for the token
-// response (tokenContext).
-func (s *Storage) smartAccessClaims(ctx context.Context, userID string, scopes []string, claims map[string]any) error {
+// response (tokenContext). read is the person when the grant was read with them (the code, the
+// refresh token: userReadWith), else nil and they are read here.
+func (s *Storage) smartAccessClaims(ctx context.Context, userID string, read *store.User, scopes []string, claims map[string]any) error {
 	if p, set := claims["patient"].(string); set {
 		noteLaunchPatient(ctx, p)
 		return nil
@@ -195,9 +196,12 @@ func (s *Storage) smartAccessClaims(ctx context.Context, userID string, scopes [
 	if userID == "" || !slices.Contains(scopes, ScopeLaunchPatient) {
 		return nil
 	}
-	u, err := s.st.UserByID(ctx, userID)
-	if err != nil {
-		return err
+	u := read
+	if u == nil || u.ID != userID {
+		var err error
+		if u, err = s.st.UserByID(ctx, userID); err != nil {
+			return err
+		}
 	}
 	if p := patientContext(u); p != "" {
 		claims["patient"] = p

@@ -19,9 +19,6 @@ func TestLogoutQueue(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			if b.Name == "postgres" {
-				storetest.PostgresURL(t)
-			}
 			st := b.Open(t)
 			tn := &store.Tenant{Name: "Queue"}
 			if err := st.CreateTenant(ctx, tn); err != nil {
@@ -193,9 +190,6 @@ func TestEveryEndOfAPersonTellsTheRelyingParties(t *testing.T) {
 	}
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			if b.Name == "postgres" {
-				storetest.PostgresURL(t)
-			}
 			st := b.Open(t)
 			tn := &store.Tenant{Name: "Ends"}
 			if err := st.CreateTenant(ctx, tn); err != nil {

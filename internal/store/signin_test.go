@@ -329,3 +329,122 @@ func TestSQLiteSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestSaveAuthCodeNoted: the callback's one write attaches the code and notes the session's
+// client (the RPs back-channel logout tells); a request gets one code only, an unfinished one
+// none, and a request without a session notes no client. Both dialects (PostgreSQL runs it as
+// one statement).
+func TestSaveAuthCodeNoted(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			tn := &store.Tenant{Name: "Noted"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			u := &store.User{TenantID: tn.ID, Email: "noted@example.org", Role: store.RolePatient}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			se := &store.Session{CookieHash: "cookie-noted", UserID: u.ID, TenantID: tn.ID}
+			if err := st.CreateSession(ctx, se, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			request := func(sessionID string, complete bool) string {
+				ar := &store.AuthRequest{ClientID: "portal", TenantID: tn.ID, Params: `{}`}
+				if err := st.CreateAuthRequest(ctx, ar, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				if complete {
+					if err := st.CompleteAuthRequest(ctx, ar.ID, u.ID, sessionID, time.Unix(9, 0), []string{"pwd"}, "urn:a"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return ar.ID
+			}
+
+			id := request(se.ID, true)
+			if err := st.SaveAuthCodeNoted(ctx, id, "code-1", time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SaveAuthCodeNoted(ctx, id, "code-2", time.Minute); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a second code for one request: %v, want ErrNotFound", err)
+			}
+			if ar, err := st.RedeemAuthCode(ctx, "code-1"); err != nil || ar.ID != id {
+				t.Errorf("the first code: %+v, %v", ar, err)
+			}
+			if _, err := st.RedeemAuthCode(ctx, "code-2"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the refused second code redeems: %v", err)
+			}
+			if err := st.SaveAuthCodeNoted(ctx, request(se.ID, true), "code-3", time.Minute); err != nil {
+				t.Fatal(err) // the same session and client again: noted once
+			}
+			if cs, err := st.SessionClients(ctx, se.ID); err != nil || len(cs) != 1 || cs[0].ClientID != "portal" || cs[0].UserID != u.ID {
+				t.Errorf("session clients = %+v, %v; want the portal once", cs, err)
+			}
+
+			if err := st.SaveAuthCodeNoted(ctx, request(se.ID, false), "code-4", time.Minute); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a code for an unfinished request: %v, want ErrNotFound", err)
+			}
+			if err := st.SaveAuthCodeNoted(ctx, request("", true), "code-5", time.Minute); err != nil {
+				t.Errorf("a request without a session: %v", err)
+			}
+			if cs, err := st.SessionClients(ctx, ""); err != nil || len(cs) != 0 {
+				t.Errorf("a request without a session noted %+v, %v", cs, err)
+			}
+		})
+	}
+}
+
+// TestSessionMFAOther: the second step's write records the factor on the session and, for a
+// factor other than a passkey, the time on the person (the passkey window restarts), at the
+// time it returns; a passkey leaves the person's time alone. Both dialects (PostgreSQL runs it
+// as one statement).
+func TestSessionMFAOther(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			now := time.Unix(1_800_000_000, 0)
+			st.SetClock(func() time.Time { return now })
+			tn := &store.Tenant{Name: "Other"}
+			if err := st.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			u := &store.User{TenantID: tn.ID, Email: "other@example.org", Role: store.RolePatient}
+			if err := st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			se := &store.Session{CookieHash: "cookie-other", UserID: u.ID, TenantID: tn.ID, AuthTime: 5, AMR: "pwd"}
+			if err := st.CreateSession(ctx, se, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+
+			now = now.Add(time.Minute)
+			at, err := st.SessionMFAOther(ctx, se.ID, u.ID, time.Unix(5, 0), []string{"pwd", "otp"}, "urn:b", true)
+			if err != nil || at != now.Unix() {
+				t.Fatalf("SessionMFAOther = %d, %v; want %d", at, err, now.Unix())
+			}
+			got, err := st.SessionByID(ctx, se.ID)
+			if err != nil || got.AMR != "pwd otp" || got.ACR != "urn:b" || got.MFAAt == nil || *got.MFAAt != at || got.LastSeenAt != at {
+				t.Errorf("session after the code: %+v, %v", got, err)
+			}
+			if pu, err := st.UserByID(ctx, u.ID); err != nil || pu.LastOtherMFAAt == nil || *pu.LastOtherMFAAt != at {
+				t.Errorf("person's last other factor: %v, %v; want %d", pu.LastOtherMFAAt, err, at)
+			}
+
+			now = now.Add(time.Minute)
+			at2, err := st.SessionMFAOther(ctx, se.ID, u.ID, time.Unix(5, 0), []string{"pwd", "hwk"}, "urn:c", false)
+			if err != nil || at2 != now.Unix() {
+				t.Fatalf("SessionMFAOther (passkey) = %d, %v", at2, err)
+			}
+			if got, err := st.SessionByID(ctx, se.ID); err != nil || got.AMR != "pwd hwk" || *got.MFAAt != at2 {
+				t.Errorf("session after the passkey: %+v, %v", got, err)
+			}
+			if pu, err := st.UserByID(ctx, u.ID); err != nil || pu.LastOtherMFAAt == nil || *pu.LastOtherMFAAt != at {
+				t.Errorf("a passkey moved the person's last other factor: %v, %v; want %d", pu.LastOtherMFAAt, err, at)
+			}
+		})
+	}
+}
