@@ -35,7 +35,7 @@ type AuthRequest struct {
 	Row    *store.AuthRequest
 	Params Params
 	proxy  *delegation // the patient context chosen, once the code is redeemed (proxy.go)
-	// user is the request's person when it was read with the code (store.RedeemAuthCodeUser),
+	// user is the request's person when it was read with the code (store.RedeemAuthCode),
 	// for the ID token's claims; nil otherwise.
 	user *store.User
 }

@@ -209,7 +209,7 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 // AuthRequestByCode redeems a code, once. The client was authenticated before this point (see
 // guard.go). A second redemption revokes what the first one issued.
 func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	row, u, err := s.st.RedeemAuthCodeUser(ctx, s.codes.Sum(code))
+	row, u, err := s.st.RedeemAuthCode(ctx, s.codes.Sum(code))
 	if errors.Is(err, store.ErrReplayed) {
 		s.audit(ctx, &store.AuditEvent{TenantID: row.TenantID, Event: "token.code_replayed", Result: "refused",
 			SubjectID: row.UserID, ClientID: row.ClientID, Detail: "authorization code presented twice; its tokens were revoked"})

@@ -58,21 +58,15 @@ func (s *Store) SaveAuthCode(ctx context.Context, id, codeHash string, ttl time.
 	return nil
 }
 
-// RedeemAuthCode spends an authorization code exactly once, atomically across nodes. A second
-// redemption returns ErrReplayed and revokes every token issued from the first (RFC 6749
-// §4.1.2); an unknown or expired code is ErrNotFound.
-func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string) (*AuthRequest, error) {
-	ar, _, err := s.RedeemAuthCodeUser(ctx, codeHash)
-	return ar, err
-}
-
 var qRedeemWithUser = query{sql: `WITH a AS (UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL AND code_expires_at > ? RETURNING *)
 SELECT ` + authRequestColumns + ", " + userColumnsOrZero + ` FROM a LEFT JOIN users u ON u.id = a.user_id`}
 
-// RedeemAuthCodeUser is RedeemAuthCode that also returns the request's person, for the ID
-// token: on PostgreSQL read in the statement that spends the code; elsewhere (and for a request
-// whose person is gone) nil, to be read by the caller.
-func (s *Store) RedeemAuthCodeUser(ctx context.Context, codeHash string) (*AuthRequest, *User, error) {
+// RedeemAuthCode spends an authorization code exactly once, atomically across nodes, and returns
+// its request with the request's person, for the ID token: on PostgreSQL read in the statement
+// that spends the code; elsewhere (and for a request whose person is gone) nil, to be read by the
+// caller. A second redemption returns ErrReplayed and revokes every token issued from the first
+// (RFC 6749 §4.1.2); an unknown or expired code is ErrNotFound.
+func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string) (*AuthRequest, *User, error) {
 	now := s.unix()
 	var (
 		ar AuthRequest

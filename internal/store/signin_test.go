@@ -256,9 +256,9 @@ func TestPasswordStep(t *testing.T) {
 	}
 }
 
-// TestRedeemAuthCodeUser: the code's request comes with its person (on PostgreSQL, read in the
+// TestRedeemAuthCode: the code's request comes with its person (on PostgreSQL, read in the
 // statement that spends the code); a replay is still refused and still revokes.
-func TestRedeemAuthCodeUser(t *testing.T) {
+func TestRedeemAuthCode(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -282,9 +282,9 @@ func TestRedeemAuthCodeUser(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantAR, _ := st.AuthRequestByID(ctx, ar.ID)
-			gotAR, gotU, err := st.RedeemAuthCodeUser(ctx, "code-hash")
+			gotAR, gotU, err := st.RedeemAuthCode(ctx, "code-hash")
 			if err != nil || gotAR.ID != ar.ID || gotAR.UserID != u.ID || gotAR.CodeUsedAt == nil || gotAR.ACR != wantAR.ACR || gotAR.Params != wantAR.Params {
-				t.Fatalf("RedeemAuthCodeUser = %+v, %v", gotAR, err)
+				t.Fatalf("RedeemAuthCode = %+v, %v", gotAR, err)
 			}
 			if b.Name == "postgres" {
 				want, _ := st.GormUserByID(ctx, u.ID)
@@ -294,10 +294,10 @@ func TestRedeemAuthCodeUser(t *testing.T) {
 			} else if gotU != nil && gotU.ID != u.ID {
 				t.Errorf("person read with the code: %+v", gotU)
 			}
-			if _, _, err := st.RedeemAuthCodeUser(ctx, "code-hash"); !errors.Is(err, store.ErrReplayed) {
+			if _, _, err := st.RedeemAuthCode(ctx, "code-hash"); !errors.Is(err, store.ErrReplayed) {
 				t.Errorf("second redemption: %v, want ErrReplayed", err)
 			}
-			if _, _, err := st.RedeemAuthCodeUser(ctx, "unknown"); !errors.Is(err, store.ErrNotFound) {
+			if _, _, err := st.RedeemAuthCode(ctx, "unknown"); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("unknown code: %v, want ErrNotFound", err)
 			}
 		})
@@ -371,10 +371,10 @@ func TestSaveAuthCodeNoted(t *testing.T) {
 			if err := st.SaveAuthCodeNoted(ctx, id, "code-2", time.Minute); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("a second code for one request: %v, want ErrNotFound", err)
 			}
-			if ar, err := st.RedeemAuthCode(ctx, "code-1"); err != nil || ar.ID != id {
+			if ar, _, err := st.RedeemAuthCode(ctx, "code-1"); err != nil || ar.ID != id {
 				t.Errorf("the first code: %+v, %v", ar, err)
 			}
-			if _, err := st.RedeemAuthCode(ctx, "code-2"); !errors.Is(err, store.ErrNotFound) {
+			if _, _, err := st.RedeemAuthCode(ctx, "code-2"); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("the refused second code redeems: %v", err)
 			}
 			if err := st.SaveAuthCodeNoted(ctx, request(se.ID, true), "code-3", time.Minute); err != nil {

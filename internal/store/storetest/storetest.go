@@ -285,7 +285,7 @@ func newCompletedRequest(t *testing.T, st *store.Store, code string) (*store.Aut
 
 func testAuthCodeOnce(t *testing.T, st *store.Store) {
 	ar, u := newCompletedRequest(t, st, "once")
-	got, err := st.RedeemAuthCode(ctx, "hash-once")
+	got, _, err := st.RedeemAuthCode(ctx, "hash-once")
 	if err != nil || got.ID != ar.ID || got.UserID != u.ID || got.AMR != "pwd" || !got.Done {
 		t.Fatalf("first redemption = %+v, %v", got, err)
 	}
@@ -295,7 +295,7 @@ func testAuthCodeOnce(t *testing.T, st *store.Store) {
 	if err := st.IssueRefreshToken(ctx, rt, time.Hour, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.RedeemAuthCode(ctx, "hash-once"); !errors.Is(err, store.ErrReplayed) {
+	if _, _, err := st.RedeemAuthCode(ctx, "hash-once"); !errors.Is(err, store.ErrReplayed) {
 		t.Fatalf("second redemption: err = %v, want ErrReplayed", err)
 	}
 	if revoked, err := st.TokenRevoked(ctx, jti, "", ar.ID); err != nil || !revoked {
@@ -304,7 +304,7 @@ func testAuthCodeOnce(t *testing.T, st *store.Store) {
 	if _, err := st.RefreshTokenByHash(ctx, "rt-once"); !errors.Is(err, store.ErrNotFound) {
 		t.Error("refresh token from a replayed code still usable")
 	}
-	if _, err := st.RedeemAuthCode(ctx, "no-such-code"); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := st.RedeemAuthCode(ctx, "no-such-code"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown code: err = %v", err)
 	}
 }
@@ -320,7 +320,7 @@ func testAuthCodeConcurrent(t *testing.T, st *store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := st.RedeemAuthCode(ctx, "hash-race"); err == nil {
+			if _, _, err := st.RedeemAuthCode(ctx, "hash-race"); err == nil {
 				mu.Lock()
 				wins++
 				mu.Unlock()
@@ -343,7 +343,7 @@ func isBusy(err error) bool {
 func testAuthCodeExpiry(t *testing.T, st *store.Store) {
 	newCompletedRequest(t, st, "exp")
 	st.SetClock(func() time.Time { return time.Now().Add(2 * time.Minute) })
-	if _, err := st.RedeemAuthCode(ctx, "hash-exp"); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := st.RedeemAuthCode(ctx, "hash-exp"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("expired code: err = %v, want ErrNotFound", err)
 	}
 }
